@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls this). Installs what it needs itself.
+# Cheap checks first so a typo fails in seconds, then the simulated Pis.
+#   tests/run.sh            everything
+#   tests/run.sh static     pins, argument specs, ansible-lint, ansible-test sanity
+#   tests/run.sh unit       pytest unit tests
+#   tests/run.sh molecule   the molecule scenarios
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+stages=("${@:-static unit molecule}")
+stages=(${stages[*]})
+
+bash tests/testbed/setup.sh
+export PATH="$root/.venv/bin:$PATH"
+export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
+
+banner() { printf '\n==== %s ====\n' "$*"; }
+
+run_static() {
+  banner "collection pins and argument specs"
+  python tests/check_collection_pins.py
+  python tests/check_argument_specs.py
+  banner "ansible-lint (production profile)"
+  ansible-lint --profile production
+  banner "ansible-test sanity"
+  bash tests/sanity.sh
+}
+
+run_unit() {
+  banner "pytest: unit tests"
+  python -m pytest tests/unit
+}
+
+run_molecule() {
+  banner "molecule: the site on simulated Pis (trixie, bookworm)"
+  molecule test --scenario-name default
+}
+
+for stage in "${stages[@]}"; do
+  "run_$stage"
+done
+banner "all stages passed: ${stages[*]}"

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Builds the test bed's images offline and caches them: no registry is reachable here.
+#   immich-pi-testbed/pi:trixie, :bookworm   systemd roots made with debootstrap (a "fresh Pi OS")
+#   immich-pi-testbed/busybox:latest          a tiny image to load into a simulated Pi's Docker
+# An image is rebuilt only when its recipe (this file's inputs) changed: each carries a
+# label with the recipe's hash, compared before building.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo="immich-pi-testbed"
+work=$(mktemp -d /var/tmp/immich-pi-testbed-build.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+
+# What a Raspberry Pi OS Lite image already has that matters to the roles: systemd, python3
+# for Ansible, sudo, apt's Python bindings. Everything else the roles must install themselves.
+pi_packages="systemd,systemd-sysv,dbus,python3,python3-apt,sudo,ca-certificates,iproute2,procps,kmod,e2fsprogs,util-linux,cron"
+
+recipe_hash() {
+  printf '%s\n' "$@" | sha256sum | cut -c1-16
+}
+
+image_is_current() {
+  local image=$1 hash=$2
+  [ "$(docker image inspect -f '{{ index .Config.Labels "org.homelab.testbed.recipe" }}' "$image" 2>/dev/null)" = "$hash" ]
+}
+
+build_pi_base() {
+  local suite=$1 image="$repo/pi:$1" hash
+  hash=$(recipe_hash "$suite" "$pi_packages" "v1")
+  if image_is_current "$image" "$hash"; then
+    echo "build-images: $image is current, skipped"
+    return
+  fi
+  echo "build-images: debootstrap $suite (about a minute)"
+  local started=$SECONDS
+  debootstrap --variant=minbase --include="$pi_packages" "$suite" "$work/$suite" >"$work/$suite.log" 2>&1 || {
+    tail -n 30 "$work/$suite.log" >&2
+    echo "build-images: debootstrap $suite failed" >&2
+    exit 1
+  }
+  # A Pi OS host name and an empty machine-id (systemd fills it on first boot, as on a new SD card).
+  echo "raspberrypi" >"$work/$suite/etc/hostname"
+  : >"$work/$suite/etc/machine-id"
+  tar -C "$work/$suite" -c . | docker import \
+    -c 'CMD ["/lib/systemd/systemd"]' \
+    -c "LABEL org.homelab.testbed.recipe=$hash" \
+    - "$image" >/dev/null
+  rm -rf "${work:?}/$suite"
+  echo "build-images: $image built in $((SECONDS - started)) s"
+}
+
+build_busybox() {
+  local image="$repo/busybox:latest" hash busybox
+  busybox=$(command -v busybox)
+  hash=$(recipe_hash "busybox" "$(sha256sum "$busybox")")
+  if image_is_current "$image" "$hash"; then
+    echo "build-images: $image is current, skipped"
+    return
+  fi
+  mkdir -p "$work/busybox/bin"
+  cp "$busybox" "$work/busybox/bin/busybox"
+  "$work/busybox/bin/busybox" --install -s "$work/busybox/bin" 2>/dev/null || \
+    for applet in sh echo cat ls sleep httpd wget; do ln -sf busybox "$work/busybox/bin/$applet"; done
+  # busybox --install writes absolute links to the host path; make them relative.
+  find "$work/busybox/bin" -type l -exec ln -sfn busybox {} \;
+  tar -C "$work/busybox" -c . | docker import -c 'CMD ["/bin/sh"]' \
+    -c "LABEL org.homelab.testbed.recipe=$hash" - "$image" >/dev/null
+  echo "build-images: $image built"
+}
+
+"$here/ensure-docker.sh"
+# The two debootstraps are mostly waiting on downloads: run them side by side.
+build_pi_base trixie &
+trixie_build=$!
+build_pi_base bookworm &
+bookworm_build=$!
+build_busybox
+wait "$trixie_build"
+wait "$bookworm_build"
