@@ -26,7 +26,7 @@ image_is_current() {
 
 build_pi_base() {
   local suite=$1 image="$repo/pi:$1" hash
-  hash=$(recipe_hash "$suite" "$pi_packages" "v1")
+  hash=$(recipe_hash "$suite" "$pi_packages" "$(cat "$here/files/immich-pi-testbed-fstab.service")")
   if image_is_current "$image" "$hash"; then
     echo "build-images: $image is current, skipped"
     return
@@ -41,6 +41,11 @@ build_pi_base() {
   # A Pi OS host name and an empty machine-id (systemd fills it on first boot, as on a new SD card).
   echo "raspberrypi" >"$work/$suite/etc/hostname"
   : >"$work/$suite/etc/machine-id"
+  # systemd skips fstab's block devices inside a container; this stand-in mounts them at boot
+  # as systemd-fstab-generator does on a real Pi (see files/immich-pi-testbed-fstab.service).
+  install -m 0644 "$here/files/immich-pi-testbed-fstab.service" "$work/$suite/etc/systemd/system/"
+  mkdir -p "$work/$suite/etc/systemd/system/local-fs.target.wants"
+  ln -sf ../immich-pi-testbed-fstab.service "$work/$suite/etc/systemd/system/local-fs.target.wants/"
   tar -C "$work/$suite" -c . | docker import \
     -c 'CMD ["/lib/systemd/systemd"]' \
     -c "LABEL org.homelab.testbed.recipe=$hash" \
