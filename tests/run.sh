@@ -9,8 +9,11 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-stages=("${@:-static unit molecule}")
-stages=(${stages[*]})
+if [ "$#" -gt 0 ]; then
+  stages=("$@")
+else
+  stages=(static unit molecule)
+fi
 
 bash tests/testbed/setup.sh
 export PATH="$root/.venv/bin:$PATH"
@@ -22,6 +25,7 @@ run_static() {
   banner "collection pins and argument specs"
   python tests/check_collection_pins.py
   python tests/check_argument_specs.py
+  python tests/role_variables_table.py
   banner "ansible-lint (production profile)"
   ansible-lint --profile production
   banner "ansible-test sanity"
