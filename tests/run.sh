@@ -22,10 +22,11 @@ export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
 banner() { printf '\n==== %s ====\n' "$*"; }
 
 run_static() {
-  banner "collection pins and argument specs"
+  banner "collection pins, argument specs, README variable tables, build and install"
   python tests/check_collection_pins.py
   python tests/check_argument_specs.py
   python tests/role_variables_table.py
+  bash tests/check_collection_build.sh
   banner "ansible-lint (production profile)"
   ansible-lint --profile production
   banner "ansible-test sanity"
