@@ -28,21 +28,16 @@ from ansible_collections.homelab.immich_pi.plugins.module_utils.block_devices im
     system_disk_check,
 )
 from ansible_collections.homelab.immich_pi.plugins.module_utils.mountinfo import parse_mountinfo
+from ansible_collections.homelab.immich_pi.tests.unit.plugins.captured_disks import (
+    BLKID_EMPTY_PARTITION,
+    BLKID_FOREIGN_EXT4,
+    BLKID_GPT,
+    WIPEFS_BLANK,
+    WIPEFS_OURS,
+)
 
 # --- real `blkid -p -o export DEVICE` output ------------------------------------------------
 
-# trixie, 2.41.5: ext4 with another label (a disk from some other machine).
-BLKID_FOREIGN_EXT4 = """DEVNAME=/dev/sdb
-LABEL=photos-old
-UUID=6e4d5beb-e772-4940-a485-e0a9627f2327
-VERSION=1.0
-FSBLOCKSIZE=1024
-BLOCK_SIZE=1024
-FSLASTBLOCK=262144
-FSSIZE=268435456
-TYPE=ext4
-USAGE=filesystem
-"""
 # bookworm/host, 2.38.1: ext4 made by the role (label immich-ssd).
 BLKID_OURS = """DEVNAME=/dev/loop1
 LABEL=immich-ssd
@@ -51,21 +46,6 @@ VERSION=1.0
 BLOCK_SIZE=1024
 TYPE=ext4
 USAGE=filesystem
-"""
-# trixie: a GPT made by sfdisk, two partitions.
-BLKID_GPT = """DEVNAME=/dev/sdc
-PTUUID=ceeaa32a-a6f8-45b9-acec-58067cb3aa01
-PTTYPE=gpt
-"""
-# host: the first (empty) partition of that GPT disk.
-BLKID_EMPTY_PARTITION = """DEVNAME=/dev/loop3p1
-PART_ENTRY_SCHEME=gpt
-PART_ENTRY_UUID=de2fc3f5-113d-48f8-be8e-fde1f82e2018
-PART_ENTRY_TYPE=0fc63daf-8483-4772-8e79-3d69d8477de4
-PART_ENTRY_NUMBER=1
-PART_ENTRY_OFFSET=2048
-PART_ENTRY_SIZE=131072
-PART_ENTRY_DISK=7:3
 """
 # host: mkfs.vfat -n PHOTOCARD (a camera card).
 BLKID_VFAT = """DEVNAME=/dev/loop4
@@ -96,24 +76,6 @@ BLKID_NOTHING = ""
 
 # --- real `wipefs --no-act --json DEVICE` output --------------------------------------------
 
-WIPEFS_BLANK = """{
-   "signatures": [
-
-   ]
-}
-"""
-WIPEFS_OURS = """{
-   "signatures": [
-      {
-         "device": "sda",
-         "offset": "0x438",
-         "type": "ext4",
-         "uuid": "8862a0b7-ba29-47b2-af69-d7e29b4d7310",
-         "label": "immich-ssd"
-      }
-   ]
-}
-"""
 WIPEFS_GPT = """{
    "signatures": [
       {

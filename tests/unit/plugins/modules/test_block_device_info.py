@@ -17,6 +17,13 @@ from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.homelab.immich_pi.plugins.modules import block_device_info
+from ansible_collections.homelab.immich_pi.tests.unit.plugins.captured_disks import (
+    BLKID_EMPTY_PARTITION,
+    BLKID_FOREIGN_EXT4,
+    BLKID_GPT,
+    WIPEFS_BLANK,
+    WIPEFS_OURS,
+)
 
 BLKID = "/usr/sbin/blkid"
 WIPEFS = "/usr/sbin/wipefs"
@@ -40,18 +47,6 @@ FSSIZE=268435456
 TYPE=ext4
 USAGE=filesystem
 """
-BLKID_FOREIGN = """DEVNAME=/dev/sdb
-LABEL=photos-old
-UUID=6e4d5beb-e772-4940-a485-e0a9627f2327
-VERSION=1.0
-FSBLOCKSIZE=1024
-BLOCK_SIZE=1024
-FSLASTBLOCK=262144
-FSSIZE=268435456
-TYPE=ext4
-USAGE=filesystem
-"""
-BLKID_GPT = "DEVNAME=/dev/sdc\nPTUUID=ceeaa32a-a6f8-45b9-acec-58067cb3aa01\nPTTYPE=gpt\n"
 BLKID_BOOTFS = """DEVNAME=/dev/mmcblk0
 LABEL=bootfs
 UUID=d9511dbc-cf20-418e-8e29-f127cfd8f358
@@ -62,28 +57,6 @@ FSLASTBLOCK=262144
 FSSIZE=268435456
 TYPE=ext4
 USAGE=filesystem
-"""
-BLKID_EMPTY_PARTITION = """DEVNAME=/dev/loop3p1
-PART_ENTRY_SCHEME=gpt
-PART_ENTRY_UUID=de2fc3f5-113d-48f8-be8e-fde1f82e2018
-PART_ENTRY_TYPE=0fc63daf-8483-4772-8e79-3d69d8477de4
-PART_ENTRY_NUMBER=1
-PART_ENTRY_OFFSET=2048
-PART_ENTRY_SIZE=131072
-PART_ENTRY_DISK=7:3
-"""
-WIPEFS_NONE = '{\n   "signatures": [\n\n   ]\n}\n'
-WIPEFS_OURS = """{
-   "signatures": [
-      {
-         "device": "sda",
-         "offset": "0x438",
-         "type": "ext4",
-         "uuid": "8862a0b7-ba29-47b2-af69-d7e29b4d7310",
-         "label": "immich-ssd"
-      }
-   ]
-}
 """
 WIPEFS_FOREIGN = """{
    "signatures": [
@@ -199,7 +172,7 @@ class Host:
         monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **kw: "/usr/sbin/" + name)
         monkeypatch.setattr(basic.AnsibleModule, "run_command", self.run_command)
 
-    def disk(self, device, blkid, wipefs=(0, WIPEFS_NONE, "")):
+    def disk(self, device, blkid, wipefs=(0, WIPEFS_BLANK, "")):
         self.commands[(BLKID, "-p", "-o", "export", device)] = blkid
         self.commands[(WIPEFS, "--no-act", "--json", device)] = wipefs
 
@@ -271,7 +244,7 @@ def test_ours_mounted_elsewhere_is_foreign(tmp_path, monkeypatch, capsys):
 
 
 def test_foreign_filesystem(host, capsys):
-    host.disk("/dev/sdb", (0, BLKID_FOREIGN, ""), (0, WIPEFS_FOREIGN, ""))
+    host.disk("/dev/sdb", (0, BLKID_FOREIGN_EXT4, ""), (0, WIPEFS_FOREIGN, ""))
     result = run_module(capsys, {"device": "/dev/sdb", "our_label": "immich-ssd"})
     assert result["verdict"] == "foreign"
     assert result["reason"] == (
@@ -305,7 +278,7 @@ def test_partition_resolves_to_its_disk(host, capsys):
     ids=["by-name", "same-devno-other-name"],
 )
 def test_system_disk(host, capsys, device, reason_has):
-    host.disk(device, (0, BLKID_BOOTFS, ""), (0, WIPEFS_NONE, ""))
+    host.disk(device, (0, BLKID_BOOTFS, ""), (0, WIPEFS_BLANK, ""))
     result = run_module(capsys, {"device": device, "our_label": "bootfs"})
     assert result["verdict"] == "system"
     assert result["system_disk"] is True
@@ -329,7 +302,7 @@ def test_conflicting_signatures_are_not_blank(host, capsys, blkid):
 @pytest.mark.parametrize(
     ("blkid", "wipefs", "msg_has"),
     [
-        ((2, "", "blkid: error: /dev/sda: Operation not permitted\n"), (0, WIPEFS_NONE, ""), "Operation not permitted"),
+        ((2, "", "blkid: error: /dev/sda: Operation not permitted\n"), (0, WIPEFS_BLANK, ""), "Operation not permitted"),
         (NOTHING, (1, "", "wipefs: error: /dev/sda: probing initialization failed: Permission denied\n"), "Permission denied"),
         (NOTHING, (0, "not json", ""), "could not parse wipefs"),
     ],
@@ -384,7 +357,7 @@ def test_label_on_two_disks_fails(host, capsys):
 def test_found_by_uuid_counts_as_ours_whatever_the_label(host, capsys):
     uuid = "6e4d5beb-e772-4940-a485-e0a9627f2327"
     host.tag("UUID", uuid, (0, "/dev/sdb\n", ""))
-    host.disk("/dev/sdb", (0, BLKID_FOREIGN, ""), (0, WIPEFS_FOREIGN, ""))
+    host.disk("/dev/sdb", (0, BLKID_FOREIGN_EXT4, ""), (0, WIPEFS_FOREIGN, ""))
     result = run_module(capsys, {"uuid": uuid})
     assert result["verdict"] == "ours"
     assert uuid in result["reason"]
