@@ -4,6 +4,7 @@
 #   tests/run.sh            everything
 #   tests/run.sh static     pins, argument specs, ansible-lint, ansible-test sanity
 #   tests/run.sh unit       pytest unit tests
+#   tests/run.sh integration  pytest against real things on this machine (rclone FUSE, Azurite)
 #   tests/run.sh molecule   the molecule scenarios
 set -euo pipefail
 
@@ -12,7 +13,7 @@ cd "$root"
 if [ "$#" -gt 0 ]; then
   stages=("$@")
 else
-  stages=(static unit molecule)
+  stages=(static unit integration molecule)
 fi
 
 bash tests/testbed/setup.sh
@@ -36,6 +37,11 @@ run_static() {
 run_unit() {
   banner "pytest: unit tests"
   python -m pytest tests/unit
+}
+
+run_integration() {
+  banner "pytest: integration tests (real rclone FUSE mounts of Azurite, the Blob API)"
+  python -m pytest tests/integration
 }
 
 run_molecule() {

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-host_packages=(docker.io debootstrap busybox-static e2fsprogs util-linux git shellcheck)
+host_packages=(docker.io debootstrap busybox-static e2fsprogs util-linux git shellcheck fuse3 curl)
 
 missing=()
 for package in "${host_packages[@]}"; do
@@ -24,6 +24,13 @@ if [ "$(cat "$root/.venv/.requirements-hash" 2>/dev/null)" != "$requirements_has
   echo "$requirements_hash" >"$root/.venv/.requirements-hash"
 fi
 
+if ! command -v npm >/dev/null 2>&1; then
+  echo "setup: installing Node.js and npm (for Azurite)"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
+fi
+
 "$root/tests/testbed/ensure-docker.sh"
+"$root/tests/testbed/ensure-azurite.sh"
 "$root/tests/testbed/build-images.sh"
 echo "setup: ready"

@@ -11,6 +11,6 @@ from __future__ import annotations
 import os
 import sys
 
-_COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "collections"))
+_COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "collections"))
 if os.path.isdir(os.path.join(_COLLECTIONS, "ansible_collections")) and _COLLECTIONS not in sys.path:
     sys.path.insert(0, _COLLECTIONS)
