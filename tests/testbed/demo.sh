@@ -19,7 +19,7 @@ ansible-playbook playbooks/site.yml -i tests/testbed/demo/inventory.yml
 cat <<'DONE'
 
 The simulated Pi is converged. Look around:
-  docker exec -it immich-pi-demo bash        (findmnt /mnt/ssd; docker info)
+  docker exec -it immich-pi-demo bash        (findmnt /mnt/ssd; findmnt /mnt/azurephotos; docker info)
 Run it again (nothing changes):  bash tests/testbed/demo.sh
 Remove it:                       bash tests/testbed/demo.sh destroy
 DONE
