@@ -101,3 +101,72 @@ def normalize_path(path: str) -> str:
     """Drop trailing slashes the way the kernel prints mount points ("/mnt/ssd/" -> "/mnt/ssd")."""
     stripped = path.rstrip("/")
     return stripped or "/"
+
+
+def path_prefixes(path: str) -> list[str]:
+    """Every ancestor of an absolute path and the path itself, outermost first.
+
+    ``/mnt/azure photos`` -> ``["/", "/mnt", "/mnt/azure photos"]``.
+    """
+    wanted = normalize_path(path)
+    prefixes = ["/"]
+    current = ""
+    for part in wanted.split("/"):
+        if part:
+            current += "/" + part
+            prefixes.append(current)
+    return prefixes
+
+
+def mount_chain(entries: list[dict[str, t.Any]], path: str) -> list[dict[str, t.Any]]:
+    """The mounts crossed when the kernel resolves path, outermost first.
+
+    Follows the mount tree (parent ids) from the root mount: at every prefix of path the
+    mounts stacked there are crossed bottom to top, and a mount hidden under a later mount
+    on a shorter prefix is never reached. Falls back to matching mount points by name when
+    no root mount can be told (a mountinfo without parent links, such as a trimmed sample).
+    """
+    ids = {entry["mount_id"] for entry in entries}
+    roots = [
+        entry
+        for entry in entries
+        if entry["mount_point"] == "/" and (entry["parent_id"] not in ids or entry["parent_id"] == entry["mount_id"])
+    ]
+    chain: list[dict[str, t.Any]] = []
+    if not roots:
+        for prefix in path_prefixes(path):
+            chain.extend(entry for entry in entries if entry["mount_point"] == prefix)
+        return chain
+    chain.append(roots[0])
+    for prefix in path_prefixes(path):
+        while True:
+            top = chain[-1]
+            children = [
+                entry
+                for entry in entries
+                if entry["parent_id"] == top["mount_id"] and entry["mount_point"] == prefix and entry is not top
+            ]
+            if not children:
+                break
+            chain.append(children[-1])
+    return chain
+
+
+def mount_layers(
+    entries: list[dict[str, t.Any]], path: str
+) -> tuple[dict[str, t.Any] | None, dict[str, t.Any] | None]:
+    """(filesystem holding the directory path, mount on top of path) as the kernel sees them.
+
+    The first is the filesystem the mount point directory lives in: what lies under a mount
+    at path (None for ``/``); the second is the visible mount at path, None when nothing is
+    mounted on it (then the first is simply the filesystem path is on).
+    """
+    wanted = normalize_path(path)
+    underneath = None
+    on_top = None
+    for entry in mount_chain(entries, wanted):
+        if entry["mount_point"] == wanted:
+            on_top = entry
+        else:
+            underneath = entry
+    return underneath, on_top

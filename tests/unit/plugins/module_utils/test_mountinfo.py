@@ -8,13 +8,17 @@ import os
 
 import pytest
 
+from ansible_collections.homelab.immich_pi.tests.unit.plugins.captured_mounts import RCLONE_HOST, RCLONE_OVERMOUNTED
 from ansible_collections.homelab.immich_pi.plugins.module_utils.mountinfo import (
     MountinfoError,
     mount_at,
+    mount_chain,
+    mount_layers,
     mounts_of_devno,
     normalize_path,
     parse_line,
     parse_mountinfo,
+    path_prefixes,
     read_mountinfo,
     unescape,
 )
@@ -230,3 +234,89 @@ def test_read_live_mountinfo():
     entries = read_mountinfo()
     assert mount_at(entries, "/") is not None
     assert all(":" in entry["devno"] for entry in entries)
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/", ["/"]),
+        ("/mnt", ["/", "/mnt"]),
+        ("/mnt/azure photos/", ["/", "/mnt", "/mnt/azure photos"]),
+        ("//mnt//x", ["/", "/mnt", "/mnt/x"]),
+    ],
+)
+def test_path_prefixes(path, expected):
+    assert path_prefixes(path) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "path", "underneath", "on_top"),
+    [
+        (RCLONE_HOST, "/tmp/cap/mnt point", (27, "/"), (43, "azurite:capture-test")),
+        (RCLONE_HOST, "/tmp/cap/mnt point/", (27, "/"), (43, "azurite:capture-test")),
+        (RCLONE_HOST, "/tmp/cap/m3", (27, "/"), (44, "azurite:capture-test/sub dir")),
+        (RCLONE_HOST, "/tmp/cap/m2", (27, "/"), (45, "azurite:capture-test")),  # rclone killed, line stays
+        (RCLONE_HOST, "/tmp/cap", (27, "/"), None),
+        (RCLONE_HOST, "/tmp/cap/mnt point/library/2024", (43, "/tmp/cap/mnt point"), None),
+        (RCLONE_HOST, "/var/lib/docker/volumes", (42, "/var/lib/docker"), None),
+        (RCLONE_HOST, "/var/lib/docker", (27, "/"), (42, "/dev/vda")),
+        (RCLONE_HOST, "/dev/shm", (24, "/dev"), (30, "tmpfs")),  # two tmpfs stacked: the top one
+        (RCLONE_HOST, "/", None, (27, "/dev/vda")),
+        (RCLONE_OVERMOUNTED, "/tmp/cap/mnt point", (50, "/tmp/cap"), None),  # hidden under the tmpfs
+        (RCLONE_OVERMOUNTED, "/tmp/cap/m4", (50, "/tmp/cap"), None),  # the whole stack is hidden
+        (RCLONE_OVERMOUNTED, "/tmp/cap/new", (50, "/tmp/cap"), (52, "tmpfs")),
+        (TRIXIE_CONTAINER, "/mnt/old photos", (72, "/"), (58, "tmp fs")),  # root's parent is outside
+        (TRIXIE_CONVERGED, "/mnt/ssd/immich", (99, "/mnt/ssd"), None),
+    ],
+    ids=[
+        "rclone-path-with-space",
+        "trailing-slash",
+        "rclone-subdir-remote",
+        "rclone-killed",
+        "not-a-mount-point",
+        "inside-an-rclone-mount",
+        "inside-a-bind-mount",
+        "bind-mount",
+        "stacked-tmpfs",
+        "root",
+        "hidden-under-a-later-mount",
+        "hidden-stack",
+        "on-the-later-mount",
+        "container-root",
+        "inside-the-ssd",
+    ],
+)
+def test_mount_layers(text, path, underneath, on_top):
+    below, top = mount_layers(parse_mountinfo(text), path)
+    if underneath is None:
+        assert below is None
+    else:
+        assert (below["mount_id"], below["mount_point"]) == underneath
+    if on_top is None:
+        assert top is None
+    else:
+        assert (top["mount_id"], top["source"]) == on_top
+
+
+def test_mount_chain_follows_a_stack_on_one_mount_point():
+    stacked = RCLONE_HOST + "60 46 0:60 / /tmp/cap/m4 rw - fuse.rclone azurite:second rw\n"
+    chain = mount_chain(parse_mountinfo(stacked), "/tmp/cap/m4")
+    assert [entry["mount_id"] for entry in chain] == [27, 46, 60]
+    below, top = mount_layers(parse_mountinfo(stacked), "/tmp/cap/m4")
+    assert below["mount_id"] == 27 and top["source"] == "azurite:second"
+
+
+def test_mount_chain_without_a_root_line_matches_by_name():
+    # A trimmed sample: the parent of every line is missing, no line is the root.
+    text = "43 27 0:39 / /mnt/azurephotos rw - fuse.rclone azurephotos:family-photos rw\n"
+    below, top = mount_layers(parse_mountinfo(text), "/mnt/azurephotos")
+    assert below is None
+    assert top["fstype"] == "fuse.rclone"
+    assert mount_chain(parse_mountinfo(text), "/srv") == []
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/mountinfo"), reason="needs Linux /proc")
+def test_mount_layers_of_the_live_root():
+    below, top = mount_layers(read_mountinfo(), "/")
+    assert below is None and top is not None
+    assert mount_layers(read_mountinfo(), "/proc")[1]["fstype"] == "proc"
