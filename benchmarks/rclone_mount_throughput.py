@@ -386,6 +386,8 @@ class Bench:
         self.container_client = None
         self.mounts: list[Mount] = []
         self.mount_serial = 0
+        # A simulated uplink: the same --bwlimit for the direct commands and every mount.
+        self.link = ["--bwlimit", args.bwlimit] if args.bwlimit else []
         self.variants = []
         if not args.skip_role:
             self.variants.append({"name": "role", "overrides": {}, "extra": []})
@@ -410,7 +412,7 @@ class Bench:
         os.makedirs(cache_dir)
         argv = role_mount_argv(variant["overrides"], rclone=self.rclone, config=self.config,
                                container=self.container, mount_point=mount_point,
-                               cache_dir=cache_dir) + variant["extra"]
+                               cache_dir=cache_dir) + variant["extra"] + self.link
         variant.setdefault("argv", argv)
         mount = Mount(argv, mount_point, os.path.join(base, "rclone.log"))
         self.mounts.append(mount)
@@ -428,7 +430,7 @@ class Bench:
         prefix = f"r{rep}"
         remote = f"{REMOTE}:{self.container}"
         result: dict = {"direct": {}, "variants": {}}
-        base_cmd = [self.rclone, "--config", self.config]
+        base_cmd = [self.rclone, "--config", self.config] + self.link
 
         log(f"rep {rep}: direct write (rclone copy {args.size_mb} MiB)")
         run = run_timed(base_cmd + ["copy", source, f"{remote}/{prefix}/direct/"])
@@ -580,6 +582,7 @@ def summarize(bench: Bench, raw: dict) -> dict:
         "repeat": args.repeat,
         "statistic": "median" if args.repeat > 1 else "single run",
         "rclone": bench.rclone_version,
+        "bwlimit": bench.args.bwlimit or None,
         "context": raw["context"],
         "direct": {},
         "variants": {},
@@ -656,7 +659,8 @@ def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
 def report(summary: dict) -> None:
     mib, stat = summary["size_mib"], summary["statistic"]
     context = summary["context"]
-    print(f"\nrclone mount throughput against Azurite - {summary['rclone']}, {stat} of {summary['repeat']} run(s)")
+    print(f"\nrclone mount throughput against Azurite - {summary['rclone']}, {stat} of {summary['repeat']} run(s)"
+          + (f", uplink simulated with --bwlimit {summary['bwlimit']} on both sides" if summary["bwlimit"] else ""))
     print(f"load average start {context['loadavg_start'][0]:.2f}, end {context['loadavg_end'][0]:.2f} "
           f"on {context['cpus']} CPUs; rclone processes not ours: {context['other_rclone_processes_start']} "
           f"at start, {context['other_rclone_processes_end']} at end")
@@ -736,6 +740,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the JSON result to PATH")
     parser.add_argument("--no-read-copy-baseline", dest="read_copy_baseline", action="store_false",
                         help="skip the informational 'rclone copy to local disk' read baseline")
+    parser.add_argument("--bwlimit", default="", metavar="RATE",
+                        help="rclone --bwlimit for the direct commands and the mounts alike, e.g. 20M: a "
+                             "simulated uplink, so the network and not the loopback speed is the limit")
     parser.add_argument("--target", type=float, default=0.8, help="target ratio mount/direct (default 0.8)")
     parser.add_argument("--rclone", default=None, help="rclone binary (default .venv/bin/rclone, then PATH)")
     parser.add_argument("--tmpdir", default=None, help="where the temp work dir (source file, VFS caches, "

@@ -32,5 +32,7 @@ fi
 
 "$root/tests/testbed/ensure-docker.sh"
 "$root/tests/testbed/ensure-azurite.sh"
+# The stand-in of rclone's download site, in Azurite (rclone_mount_install_source: release).
+"$root/.venv/bin/python" "$root/tests/testbed/files/rclone_release_mirror.py" "$root/.venv/bin/rclone" >/dev/null
 "$root/tests/testbed/build-images.sh"
 echo "setup: ready"
