@@ -7,7 +7,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # Options of plugins/module_utils/azure_blob.py azure_blob_argument_spec().
+    # Options of azure_blob_argument_spec() in plugins/module_utils/azure_blob_target.py.
     DOCUMENTATION = r"""
 options:
   account_name:

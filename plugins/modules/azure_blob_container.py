@@ -123,24 +123,18 @@ problems:
 import datetime
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.homelab.immich_pi.plugins.module_utils.azure_blob import (
-    AZURE_BLOB_MUTUALLY_EXCLUSIVE,
-    AZURE_BLOB_REQUIRED_ONE_OF,
-    Problem,
-    Target,
-    azure_blob_argument_spec,
     build_container_client,
-    classify_error,
     container_exists,
     create_directory_marker,
     directory_exists,
-    error_code_of,
-    missing_libraries,
     normalize_directories,
-    resolve_target,
+    start_azure_blob_module,
 )
+from ansible_collections.homelab.immich_pi.plugins.module_utils.azure_blob_errors import classify_error, error_code_of
+from ansible_collections.homelab.immich_pi.plugins.module_utils.azure_blob_target import Problem, Target
 
 
 def missing_container(target: Target) -> Problem:
@@ -201,24 +195,13 @@ def ensure(
 
 
 def main() -> None:
-    argument_spec = azure_blob_argument_spec()
-    argument_spec.update(
-        create=dict(type="bool", default=False),
-        directories=dict(type="list", elements="str", default=[]),
-    )
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        mutually_exclusive=AZURE_BLOB_MUTUALLY_EXCLUSIVE,
-        required_one_of=AZURE_BLOB_REQUIRED_ONE_OF,
-        supports_check_mode=True,
+    module, target = start_azure_blob_module(
+        dict(
+            create=dict(type="bool", default=False),
+            directories=dict(type="list", elements="str", default=[]),
+        )
     )
     params = module.params
-    for library, import_error in missing_libraries(params):
-        module.fail_json(msg=missing_required_lib(library), exception=import_error)
-
-    target = resolve_target(params, datetime.datetime.now(datetime.timezone.utc))
-    for warning in target.warnings:
-        module.warn(warning)
     result: dict[str, t.Any] = dict(
         changed=False,
         account=target.account,

@@ -185,23 +185,16 @@ problems:
   sample: []
 """
 
-import datetime
 import typing as t
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
 from ansible_collections.homelab.immich_pi.plugins.module_utils.azure_blob import (
-    AZURE_BLOB_MUTUALLY_EXCLUSIVE,
-    AZURE_BLOB_REQUIRED_ONE_OF,
-    Problem,
-    azure_blob_argument_spec,
     blob_entry,
     build_container_client,
-    classify_error,
-    missing_libraries,
-    resolve_target,
+    start_azure_blob_module,
     summarize_blobs,
 )
+from ansible_collections.homelab.immich_pi.plugins.module_utils.azure_blob_errors import classify_error
+from ansible_collections.homelab.immich_pi.plugins.module_utils.azure_blob_target import Problem
 
 
 def listed_entries(client: t.Any, prefix: str, include_markers: bool) -> t.Iterator[dict[str, t.Any]]:
@@ -214,25 +207,14 @@ def listed_entries(client: t.Any, prefix: str, include_markers: bool) -> t.Itera
 
 
 def main() -> None:
-    argument_spec = azure_blob_argument_spec()
-    argument_spec.update(
-        prefix=dict(type="str", default=""),
-        include_directory_markers=dict(type="bool", default=False),
-        max_results=dict(type="int", default=1000),
-    )
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        mutually_exclusive=AZURE_BLOB_MUTUALLY_EXCLUSIVE,
-        required_one_of=AZURE_BLOB_REQUIRED_ONE_OF,
-        supports_check_mode=True,
+    module, target = start_azure_blob_module(
+        dict(
+            prefix=dict(type="str", default=""),
+            include_directory_markers=dict(type="bool", default=False),
+            max_results=dict(type="int", default=1000),
+        )
     )
     params = module.params
-    for library, import_error in missing_libraries(params):
-        module.fail_json(msg=missing_required_lib(library), exception=import_error)
-
-    target = resolve_target(params, datetime.datetime.now(datetime.timezone.utc))
-    for warning in target.warnings:
-        module.warn(warning)
     result: dict[str, t.Any] = dict(
         changed=False,
         account=target.account,

@@ -21,7 +21,8 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.homelab.immich_pi.plugins.module_utils.azure_blob import Target, classify_error
+from ansible_collections.homelab.immich_pi.plugins.module_utils.azure_blob_errors import classify_error
+from ansible_collections.homelab.immich_pi.plugins.module_utils.azure_blob_target import Target
 from ansible_collections.homelab.immich_pi.plugins.modules import (
     azure_blob_container,
     azure_blob_container_info,
@@ -101,7 +102,7 @@ def gone_container(azurite):
         client.delete_container()
 
 
-# --- what Azurite answers (the module_utils docstring relies on it) -------------------------
+# --- what Azurite answers (the docstring of azure_blob_errors relies on it) -----------------
 
 
 def test_azurite_error_codes(azurite, blob_container):

@@ -14,6 +14,7 @@ import pytest
 
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.homelab.immich_pi.plugins.module_utils import azure_blob
 from ansible_collections.homelab.immich_pi.plugins.modules import azure_blob_container_info
 from ansible_collections.homelab.immich_pi.tests.unit.plugins.azure_blob_fakes import (
     AZURITE_AUTH_FAILURE,
@@ -141,9 +142,7 @@ def test_input_problem_fails_only_when_asked(client, capsys):
 
 
 def test_missing_sdk_fails_with_the_library_name(client, capsys, monkeypatch):
-    monkeypatch.setattr(
-        azure_blob_container_info, "missing_libraries", lambda params: [("azure-storage-blob", "Traceback ...")]
-    )
+    monkeypatch.setattr(azure_blob, "missing_libraries", lambda params: [("azure-storage-blob", "Traceback ...")])
     result = run_module(capsys, KEY_ARGS)
     assert result["failed"] is True
     assert "Failed to import the required Python library (azure-storage-blob)" in result["msg"]
