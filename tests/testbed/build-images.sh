@@ -2,6 +2,8 @@
 # Builds the test bed's images offline and caches them: no registry is reachable here.
 #   immich-pi-testbed/pi:trixie, :bookworm   systemd roots made with debootstrap (a "fresh Pi OS")
 #   immich-pi-testbed/busybox:latest          a tiny image to load into a simulated Pi's Docker
+#   immich-pi-testbed/postgres-pgvector:17    PostgreSQL 17 + pgvector (Debian trixie), a real
+#                                             database for Immich's pgvector mode
 # An image is rebuilt only when its recipe (this file's inputs) changed: each carries a
 # label with the recipe's hash, compared before building.
 set -euo pipefail
@@ -73,6 +75,25 @@ build_busybox() {
   echo "build-images: $image built"
 }
 
+build_postgres() {
+  local image="$repo/postgres-pgvector:17" base="$repo/pi:trixie" hash
+  # The base image's recipe label is part of this recipe: a rebuilt base rebuilds this one.
+  hash=$(recipe_hash "postgres" "$(docker image inspect -f '{{ index .Config.Labels "org.homelab.testbed.recipe" }}' "$base")" \
+    "$(cat "$here/postgres/Dockerfile")" "$(cat "$here/postgres/entrypoint.sh")")
+  if image_is_current "$image" "$hash"; then
+    echo "build-images: $image is current, skipped"
+    return
+  fi
+  local started=$SECONDS
+  echo "build-images: $image (about 20 s)"
+  docker build --label "org.homelab.testbed.recipe=$hash" -t "$image" "$here/postgres" >"$work/postgres.log" 2>&1 || {
+    tail -n 30 "$work/postgres.log" >&2
+    echo "build-images: $image failed" >&2
+    exit 1
+  }
+  echo "build-images: $image built in $((SECONDS - started)) s"
+}
+
 "$here/ensure-docker.sh"
 # The two debootstraps are mostly waiting on downloads: run them side by side.
 build_pi_base trixie &
@@ -82,3 +103,5 @@ bookworm_build=$!
 build_busybox
 wait "$trixie_build"
 wait "$bookworm_build"
+# FROM pi:trixie, so after it.
+build_postgres
