@@ -19,8 +19,6 @@ import time
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.homelab.immich_pi.plugins.module_utils.azure_blob_errors import classify_error
 from ansible_collections.homelab.immich_pi.plugins.module_utils.azure_blob_target import Target
 from ansible_collections.homelab.immich_pi.plugins.modules import (
@@ -28,23 +26,13 @@ from ansible_collections.homelab.immich_pi.plugins.modules import (
     azure_blob_container_info,
     azure_blob_info,
 )
+from ansible_collections.homelab.immich_pi.tests.unit.plugins.module_runner import run_module
 
 REPO_ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 UTC = datetime.timezone.utc
 DOWN_ENDPOINT = "http://172.17.0.1:10009/devstoreaccount1"  # nothing listens there
 
 
-def run_module(module, capsys, args, check_mode=False):
-    if check_mode:
-        args = dict(args, _ansible_check_mode=True)
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            module.main()
-    out = capsys.readouterr().out
-    result = json.loads(out)
-    result["rc"] = exit_info.value.code
-    result["raw"] = out
-    return result
 
 
 def key_args(azurite, container, **kwargs):

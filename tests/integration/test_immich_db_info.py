@@ -8,7 +8,7 @@ One container per test module, removed afterwards whatever happened.
 
 from __future__ import annotations
 
-import json
+import functools
 import shutil
 import subprocess
 import time
@@ -16,9 +16,8 @@ import uuid
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.homelab.immich_pi.plugins.modules import immich_db_info
+from ansible_collections.homelab.immich_pi.tests.unit.plugins import module_runner
 
 IMAGE = "immich-pi-testbed/postgres-pgvector:17"
 RELEASE = "v3.1.0"  # pgvector >= 0.7.0, < 1.0.0; Postgres 14 to 18
@@ -59,13 +58,7 @@ def database():
         docker("rm", "-f", "-v", name, check=False)
 
 
-def run_module(capsys, args):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            immich_db_info.main()
-    result = json.loads(capsys.readouterr().out)
-    result["rc"] = exit_info.value.code
-    return result
+run_module = functools.partial(module_runner.run_module, immich_db_info)
 
 
 def test_1_fresh_database(database, capsys):

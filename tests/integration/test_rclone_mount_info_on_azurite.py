@@ -19,10 +19,9 @@ import time
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.homelab.immich_pi.plugins.module_utils.mountinfo import mount_at, read_mountinfo
 from ansible_collections.homelab.immich_pi.plugins.modules import rclone_mount_info
+from ansible_collections.homelab.immich_pi.tests.unit.plugins import module_runner
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or not os.path.exists("/dev/fuse"), reason="needs root and /dev/fuse for FUSE and tmpfs mounts"
@@ -143,11 +142,8 @@ def tmpfs(tmp_path):
 def run_module_timed(capsys, args):
     """main() in this process; returns the result and how long the call took."""
     started = time.monotonic()
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            rclone_mount_info.main()
-    elapsed = time.monotonic() - started
-    return json.loads(capsys.readouterr().out), elapsed
+    result = module_runner.run_module(rclone_mount_info, capsys, args)
+    return result, time.monotonic() - started
 
 
 def run_module(capsys, args):

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.homelab.immich_pi.plugins.modules import azure_blob_container
+from ansible_collections.homelab.immich_pi.tests.unit.plugins import module_runner
 from ansible_collections.homelab.immich_pi.tests.unit.plugins.azure_blob_fakes import (
     PERMISSION_MISMATCH,
     FakeContainerClient,
@@ -22,15 +22,7 @@ ARGS = {"endpoint": "http://172.17.0.1:10000/devstoreaccount1", "account_key": K
 NOW = datetime.datetime(2024, 5, 1, tzinfo=datetime.timezone.utc)
 
 
-def run_module(capsys, args, check_mode=False):
-    if check_mode:
-        args = dict(args, _ansible_check_mode=True)
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            azure_blob_container.main()
-    result = json.loads(capsys.readouterr().out)
-    result["rc"] = exit_info.value.code
-    return result
+run_module = functools.partial(module_runner.run_module, azure_blob_container)
 
 
 @pytest.fixture

@@ -8,14 +8,13 @@ here: argument validation, problems found without a request, and the result shap
 from __future__ import annotations
 
 import datetime
-import json
+import functools
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.homelab.immich_pi.plugins.module_utils import azure_blob
 from ansible_collections.homelab.immich_pi.plugins.modules import azure_blob_container_info
+from ansible_collections.homelab.immich_pi.tests.unit.plugins import module_runner
 from ansible_collections.homelab.immich_pi.tests.unit.plugins.azure_blob_fakes import (
     AZURITE_AUTH_FAILURE,
     FakeContainerClient,
@@ -31,15 +30,7 @@ NOW = datetime.datetime(2026, 11, 21, 20, 0, tzinfo=datetime.timezone.utc)
 KEY_ARGS = {"endpoint": ENDPOINT, "account_key": KEY, "container": "photos"}
 
 
-def run_module(capsys, args):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            azure_blob_container_info.main()
-    out = capsys.readouterr().out
-    result = json.loads(out)
-    result["rc"] = exit_info.value.code
-    result["raw"] = out
-    return result
+run_module = functools.partial(module_runner.run_module, azure_blob_container_info)
 
 
 @pytest.fixture

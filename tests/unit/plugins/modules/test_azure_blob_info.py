@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import datetime
-import json
+import functools
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.homelab.immich_pi.plugins.modules import azure_blob_info
+from ansible_collections.homelab.immich_pi.tests.unit.plugins import module_runner
 from ansible_collections.homelab.immich_pi.tests.unit.plugins.azure_blob_fakes import FakeContainerClient
 
 KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -18,13 +17,7 @@ ARGS = {"endpoint": "http://172.17.0.1:10000/devstoreaccount1", "account_key": K
 UTC = datetime.timezone.utc
 
 
-def run_module(capsys, args):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            azure_blob_info.main()
-    result = json.loads(capsys.readouterr().out)
-    result["rc"] = exit_info.value.code
-    return result
+run_module = functools.partial(module_runner.run_module, azure_blob_info)
 
 
 @pytest.fixture

@@ -8,15 +8,15 @@ in that container, and sysfs is a tree laid out like the kernel's.
 
 from __future__ import annotations
 
-import json
+import functools
 import os
 
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.homelab.immich_pi.plugins.modules import block_device_info
+from ansible_collections.homelab.immich_pi.tests.unit.plugins import module_runner
 from ansible_collections.homelab.immich_pi.tests.unit.plugins.captured_disks import (
     BLKID_EMPTY_PARTITION,
     BLKID_FOREIGN_EXT4,
@@ -185,13 +185,7 @@ class Host:
         return self.commands[tuple(args)]
 
 
-def run_module(capsys, args):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            block_device_info.main()
-    result = json.loads(capsys.readouterr().out)
-    result["rc"] = exit_info.value.code
-    return result
+run_module = functools.partial(module_runner.run_module, block_device_info)
 
 
 @pytest.fixture

@@ -7,15 +7,16 @@ PostgreSQL 17 + pgvector), a stopped container, a refused connection, a wrong pa
 
 from __future__ import annotations
 
+import functools
 import json
 
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.homelab.immich_pi.plugins.module_utils.immich_db import FIELD_SEPARATOR, QUERY
 from ansible_collections.homelab.immich_pi.plugins.modules import immich_db_info
+from ansible_collections.homelab.immich_pi.tests.unit.plugins import module_runner
 from ansible_collections.homelab.immich_pi.tests.unit.plugins.module_utils.test_immich_db import (
     FRESH_PGVECTOR,
     PGVECTOR,
@@ -50,13 +51,7 @@ class Commands:
         return self.answer
 
 
-def run_module(capsys, args):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            immich_db_info.main()
-    result = json.loads(capsys.readouterr().out)
-    result["rc"] = exit_info.value.code
-    return result
+run_module = functools.partial(module_runner.run_module, immich_db_info)
 
 
 def test_docker_path_healthy(monkeypatch, capsys):

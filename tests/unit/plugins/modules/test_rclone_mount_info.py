@@ -10,16 +10,14 @@ tests/integration/test_rclone_mount_info.py shows with real ones.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import re
 
 import pytest
 
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.homelab.immich_pi.plugins.module_utils import fuse_probe
 from ansible_collections.homelab.immich_pi.plugins.modules import rclone_mount_info
+from ansible_collections.homelab.immich_pi.tests.unit.plugins import module_runner
 from ansible_collections.homelab.immich_pi.tests.unit.plugins.captured_mounts import RCLONE_HOST
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -103,15 +101,10 @@ def run_module(capsys, args, guard=None, probes=None):
     if probes is not None:
         probes.guarded = guard or args.get("path")
     try:
-        with patch_module_args(args):
-            with pytest.raises(SystemExit) as exit_info:
-                rclone_mount_info.main()
+        return module_runner.run_module(rclone_mount_info, capsys, args)
     finally:
         if probes is not None:
             probes.guarded = None
-    result = json.loads(capsys.readouterr().out)
-    result["rc"] = exit_info.value.code
-    return result
 
 
 def test_live_mount(probes, capsys):
