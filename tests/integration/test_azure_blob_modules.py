@@ -33,8 +33,6 @@ UTC = datetime.timezone.utc
 DOWN_ENDPOINT = "http://172.17.0.1:10009/devstoreaccount1"  # nothing listens there
 
 
-
-
 def key_args(azurite, container, **kwargs):
     return dict(endpoint=azurite.endpoint, account_key=azurite.key, container=container, **kwargs)
 
