@@ -5,7 +5,7 @@
 #   tests/run.sh static     pins, argument specs, ansible-lint, ansible-test sanity
 #   tests/run.sh unit       pytest unit tests
 #   tests/run.sh integration  pytest against real things on this machine (rclone FUSE, Azurite)
-#   tests/run.sh molecule   the molecule scenarios
+#   tests/run.sh molecule   the molecule scenarios (default: the foundation; site: everything)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,8 +45,10 @@ run_integration() {
 }
 
 run_molecule() {
-  banner "molecule: the site on simulated Pis (trixie, bookworm)"
+  banner "molecule default: the foundation (SSD, Docker, Azure mount) on simulated Pis (trixie, bookworm)"
   molecule test --scenario-name default
+  banner "molecule site: the whole site, the Immich stack and the tunnel, on a simulated Pi (trixie)"
+  molecule test --scenario-name site
 }
 
 for stage in "${stages[@]}"; do

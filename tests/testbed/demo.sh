@@ -18,8 +18,13 @@ ansible-playbook tests/testbed/pi_up.yml -e @tests/testbed/demo/pis.yml
 ansible-playbook playbooks/site.yml -i tests/testbed/demo/inventory.yml
 cat <<'DONE'
 
-The simulated Pi is converged. Look around:
-  docker exec -it immich-pi-demo bash        (findmnt /mnt/ssd; findmnt /mnt/azurephotos; docker info)
+The simulated Pi is converged: SSD, Docker, the Azure mount (Azurite) and the Immich stack
+(test images: a real Postgres with pgvector and valkey; the server and machine learning are
+stand-ins that only answer health checks, not Immich). Look around:
+  docker exec -it immich-pi-demo bash
+    findmnt /mnt/ssd; findmnt /mnt/azurephotos; systemctl status immich-stack
+    docker compose --project-directory /opt/immich ps
+    python3 -c 'import urllib.request as u; print(u.urlopen("http://127.0.0.1:2283/api/server/ping").read())'
 Run it again (nothing changes):  bash tests/testbed/demo.sh
 Remove it:                       bash tests/testbed/demo.sh destroy
 DONE
