@@ -20,9 +20,10 @@ cat <<'DONE'
 
 The simulated Pi is converged: SSD, Docker, the Azure mount (Azurite) and the Immich stack
 (test images: a real Postgres with pgvector and valkey; the server and machine learning are
-stand-ins that only answer health checks, not Immich). Look around:
+stand-ins that only answer health checks, not Immich), and a stand-in cloudflared that only
+records how it was started. Look around:
   docker exec -it immich-pi-demo bash
-    findmnt /mnt/ssd; findmnt /mnt/azurephotos; systemctl status immich-stack
+    findmnt /mnt/ssd; findmnt /mnt/azurephotos; systemctl status immich-stack cloudflared
     docker compose --project-directory /opt/immich ps
     python3 -c 'import urllib.request as u; print(u.urlopen("http://127.0.0.1:2283/api/server/ping").read())'
 Run it again (nothing changes):  bash tests/testbed/demo.sh
