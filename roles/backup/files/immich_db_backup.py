@@ -1,0 +1,272 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The daily Immich database backup: pg_dumpall -> zstd/gzip -> (age) -> Azure Blob, streamed.
+
+Run on the Pi by cron as ``python3 immich_db_backup.py --config /etc/immich-backup/config.json``.
+Nothing of the dump is written to local disk: the compressed stream is staged as blocks of
+one block blob, and the blob is committed (made visible) only when every process of the
+pipeline exited 0 and bytes came out. A failure at any stage leaves no object; the staged
+blocks are never committed and Azure drops them after a week.
+
+Exit codes: 0 a good backup; 1 a failure (nothing stored); 2 stored, but suspiciously small
+next to the previous one, so nothing was pruned; 0 too when another run holds the lock.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime
+import fcntl
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+import typing as t
+import urllib.request
+
+NAME_PREFIX = "immich-db-"
+TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+EXTENSIONS = {"zstd": ".sql.zst", "gzip": ".sql.gz"}
+DEFAULTS: dict[str, t.Any] = {
+    "container": "immich_postgres",
+    "db_user": "postgres",
+    "compression": "zstd",
+    "compression_level": 3,
+    "age_recipients": [],
+    "prefix": "backup/",
+    "keep_days": 7,
+    "keep_min": 1,
+    "min_size_ratio": 0.5,
+    "block_size": 4 * 1024 * 1024,
+    "ping_url": "",
+    "status_file": "/var/lib/immich-backup/status.json",
+    "lock_file": "/run/lock/immich-db-backup.lock",
+    "docker": "docker",
+}
+
+
+class BackupError(Exception):
+    """A failure with a message for the log and the status file."""
+
+
+def log(message: str) -> None:
+    print("immich-db-backup: %s" % message, file=sys.stderr, flush=True)
+
+
+def load_config(path: str) -> dict[str, t.Any]:
+    with open(path, encoding="utf-8") as handle:
+        config = dict(DEFAULTS, **json.load(handle))
+    if config["compression"] not in EXTENSIONS:
+        raise BackupError("compression must be one of %s" % ", ".join(EXTENSIONS))
+    for key in ("blob_container", "immich_version", "connection_string"):
+        if not config.get(key):
+            raise BackupError("%s is missing from the config" % key)
+    return config
+
+
+def client_options() -> dict[str, t.Any]:
+    """A few quick retries (a blip on a home uplink), not the SDK's 15 s + 18 s backoffs."""
+    from azure.storage.blob import ExponentialRetry  # pylint: disable=import-outside-toplevel
+
+    return dict(connection_timeout=10, read_timeout=60,
+                retry_policy=ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=3,
+                                              retry_connect=2, retry_read=2, random_jitter_range=1))
+
+
+def object_name(config: dict[str, t.Any], now: datetime.datetime) -> str:
+    suffix = EXTENSIONS[config["compression"]] + (".age" if config["age_recipients"] else "")
+    return "%s%s%s-%s%s" % (config["prefix"], NAME_PREFIX, now.strftime(TIMESTAMP_FORMAT),
+                            config["immich_version"], suffix)
+
+
+def backup_time(name: str, prefix: str) -> datetime.datetime | None:
+    """The UTC time in a backup's name, or None for anything that is not one of ours."""
+    base = name[len(prefix):] if name.startswith(prefix) else ""
+    if not base.startswith(NAME_PREFIX):
+        return None
+    stamp = base[len(NAME_PREFIX):].split("-", 1)[0]
+    try:
+        return datetime.datetime.strptime(stamp, TIMESTAMP_FORMAT).replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None
+
+
+def prune_plan(backups: list[tuple[str, datetime.datetime]], now: datetime.datetime,
+               keep_days: int, keep_min: int) -> list[str]:
+    """Names to delete: older than keep_days, never one of the keep_min newest."""
+    newest_first = sorted(backups, key=lambda item: item[1], reverse=True)
+    cutoff = now - datetime.timedelta(days=keep_days)
+    return [name for name, when in newest_first[max(keep_min, 1):] if when < cutoff]
+
+
+def pipeline_commands(config: dict[str, t.Any]) -> list[list[str]]:
+    commands = [[config["docker"], "exec", config["container"], "pg_dumpall", "--clean", "--if-exists",
+                 "--username", config["db_user"]]]
+    level = str(config["compression_level"])
+    if config["compression"] == "zstd":
+        commands.append(["zstd", "--quiet", "--threads=1", "-" + level, "--stdout"])
+    else:
+        commands.append(["gzip", "-" + level, "--stdout"])
+    if config["age_recipients"]:
+        age = ["age", "--encrypt"]
+        for recipient in config["age_recipients"]:
+            age += ["--recipient", recipient]
+        commands.append(age)
+    return commands
+
+
+def start_pipeline(commands: list[list[str]]) -> list[subprocess.Popen]:
+    processes: list[subprocess.Popen] = []
+    for command in commands:
+        stdin = processes[-1].stdout if processes else subprocess.DEVNULL
+        try:
+            processes.append(subprocess.Popen(command, stdin=stdin, stdout=subprocess.PIPE))
+        except OSError as error:
+            raise BackupError("cannot run %s: %s" % (command[0], error)) from error
+        if stdin is not subprocess.DEVNULL:
+            stdin.close()  # the next process owns it now
+    return processes
+
+
+def block_id(index: int) -> str:
+    return base64.b64encode(b"%08d" % index).decode()
+
+
+def upload(config: dict[str, t.Any], name: str) -> tuple[int, str]:
+    """Stream the pipeline's output into `name`; commit only after every stage exited 0."""
+    from azure.storage.blob import BlobClient  # pylint: disable=import-outside-toplevel
+
+    blob = BlobClient.from_connection_string(
+        config["connection_string"], config["blob_container"], name, **client_options())
+    processes = start_pipeline(pipeline_commands(config))
+    digest = hashlib.sha256()
+    sent = 0
+    blocks: list[str] = []
+    try:
+        output = processes[-1].stdout
+        while True:
+            chunk = output.read(config["block_size"])
+            if not chunk:
+                break
+            blocks.append(block_id(len(blocks)))
+            blob.stage_block(blocks[-1], chunk)
+            digest.update(chunk)
+            sent += len(chunk)
+    except Exception as error:
+        for process in processes:
+            process.kill()
+        raise BackupError("upload of %s failed: %s" % (name, str(error).splitlines()[0])) from error
+    finally:
+        codes = [process.wait() for process in processes]
+    failed = [(cmd[0] if cmd[0] != config["docker"] else "pg_dumpall", code)
+              for cmd, code in zip(pipeline_commands(config), codes) if code != 0]
+    if failed:
+        raise BackupError("nothing stored: %s" % ", ".join("%s exited %d" % item for item in failed))
+    if sent == 0:
+        raise BackupError("nothing stored: the pipeline produced no bytes")
+    blob.commit_block_list(blocks, metadata={"sha256": digest.hexdigest(),
+                                             "immich_version": config["immich_version"]})
+    size = blob.get_blob_properties().size
+    if size != sent:
+        raise BackupError("%s holds %d bytes in Azure, %d were sent" % (name, size, sent))
+    return sent, digest.hexdigest()
+
+
+def our_backups(config: dict[str, t.Any]) -> list[tuple[str, datetime.datetime, int]]:
+    from azure.storage.blob import ContainerClient  # pylint: disable=import-outside-toplevel
+
+    container = ContainerClient.from_connection_string(
+        config["connection_string"], config["blob_container"], **client_options())
+    found = []
+    for item in container.list_blobs(name_starts_with=config["prefix"] + NAME_PREFIX):
+        when = backup_time(item.name, config["prefix"])
+        if when is not None:
+            found.append((item.name, when, item.size))
+    return found
+
+
+def retention(config: dict[str, t.Any], name: str, sent: int, now: datetime.datetime) -> tuple[list[str], str]:
+    """Prune old backups unless the new one looks like an empty database; returns (deleted, warning)."""
+    from azure.storage.blob import ContainerClient  # pylint: disable=import-outside-toplevel
+
+    backups = our_backups(config)
+    older = sorted((item for item in backups if item[0] != name), key=lambda item: item[1])
+    if older and sent < config["min_size_ratio"] * older[-1][2]:
+        return [], ("%s is %d bytes, less than %.0f%% of the previous backup %s (%d bytes): kept "
+                    "everything, pruned nothing (an empty database after a missing SSD looks like this)"
+                    % (name, sent, config["min_size_ratio"] * 100, older[-1][0], older[-1][2]))
+    doomed = prune_plan([(item[0], item[1]) for item in backups], now, config["keep_days"], config["keep_min"])
+    container = ContainerClient.from_connection_string(
+        config["connection_string"], config["blob_container"], **client_options())
+    for old in doomed:
+        container.delete_blob(old)
+    return doomed, ""
+
+
+def ping(config: dict[str, t.Any], ok: bool) -> None:
+    if not config["ping_url"]:
+        return
+    url = config["ping_url"].rstrip("/") + ("" if ok else "/fail")
+    try:
+        urllib.request.urlopen(url, timeout=10).close()  # nosec: the operator's own URL
+    except OSError as error:
+        log("could not ping %s: %s" % (url, error))
+
+
+def write_status(config: dict[str, t.Any], status: dict[str, t.Any]) -> None:
+    path = config["status_file"]
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    temporary = path + ".tmp"
+    with open(temporary, "w", encoding="utf-8") as handle:
+        json.dump(status, handle, indent=2)
+    os.replace(temporary, path)
+
+
+def run(config: dict[str, t.Any]) -> int:
+    started = time.monotonic()
+    now = datetime.datetime.now(datetime.timezone.utc)
+    name = object_name(config, now)
+    status: dict[str, t.Any] = {"started": now.isoformat(), "object": name, "bytes": 0, "pruned": []}
+    code = 0
+    try:
+        sent, sha256 = upload(config, name)
+        pruned, warning = retention(config, name, sent, now)
+        status.update(bytes=sent, sha256=sha256, pruned=pruned)
+        if warning:
+            code, status["result"], status["message"] = 2, "suspicious", warning
+        else:
+            status["result"], status["message"] = "ok", "stored %s (%d bytes), pruned %d" % (name, sent, len(pruned))
+    except BackupError as error:
+        code, status["result"], status["message"] = 1, "failed", str(error)
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        code, status["result"], status["message"] = 1, "failed", "%s: %s" % (type(error).__name__, str(error).splitlines()[0])
+    status["duration_s"] = round(time.monotonic() - started, 1)
+    status["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    write_status(config, status)
+    log("%s in %.1f s: %s" % (status["result"], status["duration_s"], status["message"]))
+    ping(config, code == 0)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="/etc/immich-backup/config.json")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except (OSError, ValueError, BackupError) as error:
+        log("cannot read %s: %s" % (args.config, error))
+        return 1
+    with open(config["lock_file"], "a", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log("another backup is running (%s is locked); this run does nothing" % config["lock_file"])
+            return 0
+        return run(config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
