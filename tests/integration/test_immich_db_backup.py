@@ -34,7 +34,7 @@ def load_job():
 def database():
     """A running database container with a few known rows; yields its name."""
     name = "immich-pi-test-backup-%s" % uuid.uuid4().hex[:8]
-    if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True).returncode != 0:
+    if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True, check=False).returncode != 0:
         pytest.fail("%s is missing: run tests/testbed/build-images.sh" % IMAGE)
     subprocess.run(["docker", "run", "--detach", "--name", name, "--network", "none", IMAGE],
                    check=True, capture_output=True)
@@ -44,13 +44,13 @@ def database():
                    "INSERT INTO assets SELECT i, 'upload/' || i || '.jpg' FROM generate_series(1, 5000) i;")
         yield name
     finally:
-        subprocess.run(["docker", "rm", "--force", name], capture_output=True)
+        subprocess.run(["docker", "rm", "--force", name], capture_output=True, check=False)
 
 
 def wait_ready(container: str) -> None:
     deadline = time.monotonic() + 60
     while subprocess.run(["docker", "exec", container, "pg_isready", "-q", "-h", "/run/postgresql"],
-                         capture_output=True).returncode:
+                         capture_output=True, check=False).returncode:
         assert time.monotonic() < deadline, "the database did not start"
         time.sleep(0.5)
 
@@ -84,7 +84,8 @@ def config(tmp_path, azurite, blob_container, database):
 
 
 def run_job(config_path: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, JOB, "--config", config_path], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, JOB, "--config", config_path], capture_output=True, text=True, timeout=120,
+                          check=False)
 
 
 def blobs(azurite, container: str) -> dict[str, int]:
