@@ -26,6 +26,8 @@ records how it was started. Look around:
     findmnt /mnt/ssd; findmnt /mnt/azurephotos; systemctl status immich-stack cloudflared
     docker compose --project-directory /opt/immich ps
     python3 -c 'import urllib.request as u; print(u.urlopen("http://127.0.0.1:2283/api/server/ping").read())'
+Back the database up to Azurite now:
+  .venv/bin/ansible-playbook playbooks/backup.yml -i tests/testbed/demo/inventory.yml
 Run it again (nothing changes):  bash tests/testbed/demo.sh
 Remove it:                       bash tests/testbed/demo.sh destroy
 DONE
