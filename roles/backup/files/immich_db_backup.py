@@ -140,7 +140,8 @@ def upload(config: dict[str, t.Any], name: str) -> tuple[int, str]:
 
     blob = BlobClient.from_connection_string(
         config["connection_string"], config["blob_container"], name, **client_options())
-    processes = start_pipeline(pipeline_commands(config))
+    commands = pipeline_commands(config)
+    processes = start_pipeline(commands)
     digest = hashlib.sha256()
     sent = 0
     blocks: list[str] = []
@@ -161,7 +162,7 @@ def upload(config: dict[str, t.Any], name: str) -> tuple[int, str]:
     finally:
         codes = [process.wait() for process in processes]
     failed = [(cmd[0] if cmd[0] != config["docker"] else "pg_dumpall", code)
-              for cmd, code in zip(pipeline_commands(config), codes) if code != 0]
+              for cmd, code in zip(commands, codes) if code != 0]
     if failed:
         raise BackupError("nothing stored: %s" % ", ".join("%s exited %d" % item for item in failed))
     if sent == 0:
@@ -174,11 +175,7 @@ def upload(config: dict[str, t.Any], name: str) -> tuple[int, str]:
     return sent, digest.hexdigest()
 
 
-def our_backups(config: dict[str, t.Any]) -> list[tuple[str, datetime.datetime, int]]:
-    from azure.storage.blob import ContainerClient  # pylint: disable=import-outside-toplevel
-
-    container = ContainerClient.from_connection_string(
-        config["connection_string"], config["blob_container"], **client_options())
+def our_backups(config: dict[str, t.Any], container: t.Any) -> list[tuple[str, datetime.datetime, int]]:
     found = []
     for item in container.list_blobs(name_starts_with=config["prefix"] + NAME_PREFIX):
         when = backup_time(item.name, config["prefix"])
@@ -191,15 +188,15 @@ def retention(config: dict[str, t.Any], name: str, sent: int, now: datetime.date
     """Prune old backups unless the new one looks like an empty database; returns (deleted, warning)."""
     from azure.storage.blob import ContainerClient  # pylint: disable=import-outside-toplevel
 
-    backups = our_backups(config)
+    container = ContainerClient.from_connection_string(
+        config["connection_string"], config["blob_container"], **client_options())
+    backups = our_backups(config, container)
     older = sorted((item for item in backups if item[0] != name), key=lambda item: item[1])
     if older and sent < config["min_size_ratio"] * older[-1][2]:
         return [], ("%s is %d bytes, less than %.0f%% of the previous backup %s (%d bytes): kept "
                     "everything, pruned nothing (an empty database after a missing SSD looks like this)"
                     % (name, sent, config["min_size_ratio"] * 100, older[-1][0], older[-1][2]))
     doomed = prune_plan([(item[0], item[1]) for item in backups], now, config["keep_days"], config["keep_min"])
-    container = ContainerClient.from_connection_string(
-        config["connection_string"], config["blob_container"], **client_options())
     for old in doomed:
         container.delete_blob(old)
     return doomed, ""
