@@ -4,7 +4,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
-host_packages=(docker.io debootstrap busybox-static e2fsprogs util-linux git shellcheck fuse3 curl zstd)
+host_packages=(docker.io debootstrap busybox-static e2fsprogs util-linux git shellcheck fuse3 curl zstd age)
 
 missing=()
 for package in "${host_packages[@]}"; do
