@@ -1,16 +1,22 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The backup job (roles/backup/files/immich_db_backup.py) against a real PostgreSQL 17 with
-pgvector in Docker and Azurite: what it stores, and what a failure leaves behind (nothing)."""
+pgvector in Docker and Azurite: what it stores, what it reports, what it prunes, and what a
+failure leaves behind (nothing new, nothing old touched)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import hashlib
+import http.server
 import importlib.util
 import json
 import os
 import subprocess
 import sys
+import threading
 import time
+import types
 import uuid
 import zlib
 
@@ -21,6 +27,7 @@ from conftest import REPO_ROOT
 JOB = os.path.join(REPO_ROOT, "roles", "backup", "files", "immich_db_backup.py")
 IMAGE = "immich-pi-testbed/postgres-pgvector:17"
 DOWN_ENDPOINT = "http://172.17.0.1:10009/devstoreaccount1"  # nothing listens there
+ROWS = 5000
 
 
 def load_job():
@@ -31,20 +38,34 @@ def load_job():
 
 
 @pytest.fixture(scope="module")
-def database():
-    """A running database container with a few known rows; yields its name."""
-    name = "immich-pi-test-backup-%s" % uuid.uuid4().hex[:8]
+def databases():
+    """Two running database containers, started together: the first with a few known rows,
+    the second as a fresh initdb leaves it (Immich's database after the SSD went missing)."""
     if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True, check=False).returncode != 0:
         pytest.fail("%s is missing: run tests/testbed/build-images.sh" % IMAGE)
-    subprocess.run(["docker", "run", "--detach", "--name", name, "--network", "none", IMAGE],
-                   check=True, capture_output=True)
+    names = ["immich-pi-test-backup-%s" % uuid.uuid4().hex[:8] for _ in range(2)]
     try:
-        wait_ready(name)
-        psql(name, "CREATE TABLE assets (id int PRIMARY KEY, path text);"
-                   "INSERT INTO assets SELECT i, 'upload/' || i || '.jpg' FROM generate_series(1, 5000) i;")
-        yield name
+        for name in names:
+            subprocess.run(["docker", "run", "--detach", "--name", name, "--network", "none", IMAGE],
+                           check=True, capture_output=True)
+        for name in names:
+            wait_ready(name)
+        psql(names[0], "CREATE TABLE assets (id int PRIMARY KEY, path text);"
+                       "INSERT INTO assets SELECT i, 'upload/' || i || '.jpg' FROM generate_series(1, %d) i;" % ROWS)
+        yield names
     finally:
-        subprocess.run(["docker", "rm", "--force", name], capture_output=True, check=False)
+        for name in names:
+            subprocess.run(["docker", "rm", "--force", name], capture_output=True, check=False)
+
+
+@pytest.fixture(scope="module")
+def database(databases):
+    return databases[0]
+
+
+@pytest.fixture(scope="module")
+def empty_database(databases):
+    return databases[1]
 
 
 def wait_ready(container: str) -> None:
@@ -61,9 +82,47 @@ def psql(container: str, sql: str) -> str:
                           check=True, capture_output=True, text=True).stdout
 
 
+@contextlib.contextmanager
+def stopped(container: str):
+    subprocess.run(["docker", "stop", container], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["docker", "start", container], check=True, capture_output=True)
+        wait_ready(container)
+
+
+@pytest.fixture
+def pings():
+    """A tiny health-check endpoint on 127.0.0.1: `url` for the config, `paths` it was called on."""
+    paths: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            paths.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:  # quiet
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    path = "/ping/%s" % uuid.uuid4()
+    try:
+        yield types.SimpleNamespace(url="http://127.0.0.1:%d%s" % (server.server_address[1], path),
+                                    path=path, paths=paths)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
 @pytest.fixture
 def config(tmp_path, azurite, blob_container, database):
-    """Write a job config; returns (path, dict) and lets a test change it first."""
+    """Write a job config; returns write(**changes) -> its path, so a test can change it first."""
     data = {
         "container": database,
         "blob_container": blob_container,
@@ -83,105 +142,234 @@ def config(tmp_path, azurite, blob_container, database):
     return write
 
 
+def read_config(config_path: str) -> dict:
+    with open(config_path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
 def run_job(config_path: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, JOB, "--config", config_path], capture_output=True, text=True, timeout=120,
                           check=False)
 
 
-def blobs(azurite, container: str) -> dict[str, int]:
-    client = azurite.service_client().get_container_client(container)
-    return {item.name: item.size for item in client.list_blobs()}
+def run_ok(config_path: str) -> dict:
+    """Run the job, expect exit 0; returns its status report."""
+    result = run_job(config_path)
+    assert result.returncode == 0, result.stderr
+    return status(config_path)
 
 
 def status(config_path: str) -> dict:
-    with open(json.load(open(config_path, encoding="utf-8"))["status_file"], encoding="utf-8") as handle:
+    with open(read_config(config_path)["status_file"], encoding="utf-8") as handle:
         return json.load(handle)
 
 
-def test_a_backup_is_the_whole_cluster_compressed_and_verified(config, azurite, blob_container):
-    result = run_job(config())
-    assert result.returncode == 0, result.stderr
-    stored = blobs(azurite, blob_container)
-    [(name, size)] = stored.items()
+def container_client(azurite, container: str):
+    return azurite.service_client().get_container_client(container)
+
+
+def download(azurite, container: str, name: str) -> bytes:
+    return container_client(azurite, container).download_blob(name).readall()
+
+
+def blobs(azurite, container: str) -> dict[str, int]:
+    return {item.name: item.size for item in container_client(azurite, container).list_blobs()}
+
+
+def snapshot(azurite, container: str) -> dict[str, tuple[int, str, str]]:
+    """Every committed blob: name -> (size, etag, MD5 of the content downloaded now)."""
+    client = container_client(azurite, container)
+    return {item.name: (item.size, item.etag,
+                        hashlib.md5(client.download_blob(item.name).readall(), usedforsecurity=False).hexdigest())
+            for item in client.list_blobs()}
+
+
+def uncommitted(azurite, container: str) -> set[str]:
+    """Names that hold only staged, never committed blocks. Azurite lists them as Azure does
+    with include=uncommittedblobs (checked: a staged block shows up as a blob of size 0)."""
+    client = container_client(azurite, container)
+    return ({item.name for item in client.list_blobs(include=["uncommittedblobs"])}
+            - {item.name for item in client.list_blobs()})
+
+
+def backup_name(days_ago: float, prefix: str = "backup/", rest: str = "v3.2.2.sql.zst") -> str:
+    """A name as the job writes them, for a backup taken `days_ago` days ago."""
+    when = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=days_ago)
+    return "%simmich-db-%s-%s" % (prefix, when.strftime("%Y%m%dT%H%M%SZ"), rest)
+
+
+def seed(azurite, container: str, names: list[str], data: bytes | None = None) -> list[str]:
+    """Upload `names` (random content unless given); returns them."""
+    client = container_client(azurite, container)
+    for name in names:
+        client.upload_blob(name, os.urandom(1000) if data is None else data)
+    return names
+
+
+def seed_older_backups(azurite, container: str) -> dict:
+    """Yesterday's backup and one past keep_days (a failed run must not prune it either); returns the snapshot."""
+    seed(azurite, container, [backup_name(1), backup_name(30)])
+    return snapshot(azurite, container)
+
+
+def assert_failure_reported(result, config_path: str, pings, problem: str) -> None:
+    """Exit 1, the status file says failed and names `problem`, the ping went to /fail."""
+    assert result.returncode == 1, result.stderr
+    report = status(config_path)
+    assert report["result"] == "failed" and problem in report["message"], report
+    assert pings.paths == [pings.path + "/fail"]
+
+
+def assert_nothing_stored_and_older_intact(azurite, container: str, before: dict) -> None:
+    """No new object, committed or staged; the older backups have the same names, sizes, etags, content."""
+    assert snapshot(azurite, container) == before
+    assert uncommitted(azurite, container) == set(), "staged blocks of a failed run are visible as a blob"
+
+
+def unzstd(data: bytes) -> str:
+    return subprocess.run(["zstd", "-d", "-c"], input=data, capture_output=True, check=True).stdout.decode()
+
+
+def test_a_backup_is_the_whole_cluster_compressed_verified_and_reported(config, azurite, blob_container, pings):
+    started = time.monotonic()
+    report = run_ok(config(ping_url=pings.url))
+    elapsed = time.monotonic() - started
+    [(name, size)] = blobs(azurite, blob_container).items()
     assert name.startswith("backup/immich-db-") and name.endswith("-v3.2.2.sql.zst")
-    report = status(config())
-    assert report["result"] == "ok" and report["bytes"] == size and report["object"] == name
-    blob = azurite.service_client().get_blob_client(blob_container, name)
-    dump = subprocess.run(["zstd", "-d", "-c"], input=blob.download_blob().readall(),
-                          capture_output=True, check=True).stdout.decode()
+    data = download(azurite, blob_container, name)
+    assert report["result"] == "ok" and report["object"] == name
+    assert report["bytes"] == size == len(data)
+    assert report["sha256"] == hashlib.sha256(data).hexdigest()
+    assert 0 < report["duration_s"] <= elapsed
+    assert pings.paths == [pings.path]
+    dump = unzstd(data)
     assert "CREATE ROLE postgres" in dump and "COPY public.assets" in dump
-    assert "upload/5000.jpg" in dump
+    assert "upload/%d.jpg" % ROWS in dump
 
 
 def test_gzip_is_an_option(config, azurite, blob_container):
-    result = run_job(config(compression="gzip"))
-    assert result.returncode == 0, result.stderr
+    run_ok(config(compression="gzip"))
     [(name, _size)] = blobs(azurite, blob_container).items()
-    data = azurite.service_client().get_blob_client(blob_container, name).download_blob().readall()
+    data = download(azurite, blob_container, name)
     assert name.endswith(".sql.gz") and b"COPY public.assets" in zlib.decompress(data, 31)
 
 
-def test_a_stopped_database_stores_nothing(config, azurite, blob_container, database):
-    subprocess.run(["docker", "stop", database], check=True, capture_output=True)
-    try:
-        result = run_job(config())
-    finally:
-        subprocess.run(["docker", "start", database], check=True, capture_output=True)
-        wait_ready(database)
-    assert result.returncode == 1
-    assert blobs(azurite, blob_container) == {}
-    report = status(config())
-    assert report["result"] == "failed" and "pg_dumpall exited" in report["message"]
-
-
-def test_an_endpoint_that_is_down_fails_fast_and_keeps_older_backups(config, azurite, blob_container):
-    assert run_job(config()).returncode == 0
-    before = blobs(azurite, blob_container)
-    down = azurite.connection_string.replace(azurite.endpoint, DOWN_ENDPOINT)
-    started = time.monotonic()
-    result = run_job(config(connection_string=down))
-    assert result.returncode == 1 and time.monotonic() - started < 20
-    assert blobs(azurite, blob_container) == before
-    assert "failed" in result.stderr
-
-
-def test_a_second_run_while_one_is_running_exits_cleanly(config, tmp_path):
-    path = config()
-    lock_file = json.load(open(path, encoding="utf-8"))["lock_file"]
-    holder = subprocess.Popen(["flock", lock_file, "sleep", "5"])
-    try:
-        time.sleep(0.5)
+def test_a_stopped_database_stores_nothing_and_reports_it(config, azurite, blob_container, database, pings):
+    before = seed_older_backups(azurite, blob_container)
+    path = config(ping_url=pings.url)
+    with stopped(database):
         result = run_job(path)
-    finally:
-        holder.kill()
-        holder.wait()
-    assert result.returncode == 0 and "another backup is running" in result.stderr
+    assert_failure_reported(result, path, pings, "pg_dumpall exited")
+    assert_nothing_stored_and_older_intact(azurite, blob_container, before)
 
 
-def test_old_backups_are_pruned_but_the_newest_always_stays(config, azurite, blob_container):
-    client = azurite.service_client().get_container_client(blob_container)
-    now = datetime.datetime.now(datetime.timezone.utc)
-    old_names = []
-    for days in (8, 9, 30):
-        stamp = (now - datetime.timedelta(days=days)).strftime("%Y%m%dT%H%M%SZ")
-        old_names.append("backup/immich-db-%s-v3.2.2.sql.zst" % stamp)
-        client.upload_blob(old_names[-1], b"x" * 100)
-    client.upload_blob("backup/someone-elses-file.txt", b"keep me")
-    assert run_job(config()).returncode == 0
-    names = set(blobs(azurite, blob_container))
-    assert not names & set(old_names)
-    assert "backup/someone-elses-file.txt" in names and len(names) == 2
+def test_an_endpoint_that_is_down_fails_fast_reports_it_and_keeps_older_backups(config, azurite, blob_container,
+                                                                                   pings):
+    before = seed_older_backups(azurite, blob_container)
+    down = azurite.connection_string.replace(azurite.endpoint, DOWN_ENDPOINT)
+    path = config(connection_string=down, ping_url=pings.url)
+    started = time.monotonic()
+    result = run_job(path)
+    assert time.monotonic() - started < 20
+    assert_failure_reported(result, path, pings, "upload of backup/immich-db-")
+    assert "Connection refused" in status(path)["message"]
+    assert_nothing_stored_and_older_intact(azurite, blob_container, before)
 
 
-def test_a_much_smaller_dump_prunes_nothing_and_warns(config, azurite, blob_container):
-    client = azurite.service_client().get_container_client(blob_container)
-    stamp = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(days=10)).strftime("%Y%m%dT%H%M%SZ")
-    big_old = "backup/immich-db-%s-v3.2.2.sql.zst" % stamp
-    client.upload_blob(big_old, os.urandom(5 * 1024 * 1024))
-    result = run_job(config())
+def test_an_empty_database_is_stored_but_prunes_nothing_and_warns(config, azurite, blob_container, empty_database):
+    run_ok(config())  # the populated database: yesterday's backup
+    [today] = blobs(azurite, blob_container)
+    full = download(azurite, blob_container, today)
+    container_client(azurite, blob_container).delete_blob(today)
+    [yesterday] = seed(azurite, blob_container, [backup_name(1)], full)
+    seed(azurite, blob_container, [backup_name(8), backup_name(30)])  # past keep_days
+    before = snapshot(azurite, blob_container)
+    path = config(container=empty_database)
+    result = run_job(path)
     assert result.returncode == 2, result.stderr
-    assert big_old in blobs(azurite, blob_container)
-    assert status(config())["result"] == "suspicious" and "pruned nothing" in status(config())["message"]
+    report = status(path)
+    assert report["result"] == "suspicious" and report["pruned"] == []
+    assert "pruned nothing" in report["message"] and yesterday in report["message"]
+    after = snapshot(azurite, blob_container)
+    assert {name: after.get(name) for name in before} == before
+    assert set(after) - set(before) == {report["object"]}
+    data = download(azurite, blob_container, report["object"])
+    assert report["bytes"] == len(data) < len(full) / 2
+    dump = unzstd(data)
+    assert "CREATE ROLE postgres" in dump and "public.assets" not in dump
+
+
+@contextlib.contextmanager
+def held_at_the_dump(config, tmp_path):
+    """Start the job with `docker exec pg_dumpall` waiting at a gate: yields (process, its
+    stderr file) once the job holds the lock; opens the gate and waits for the job on leaving."""
+    gate, started, stderr = tmp_path / "gate", tmp_path / "dump-started", tmp_path / "held.stderr"
+    os.mkfifo(gate)
+    docker = tmp_path / "gated-docker"
+    docker.write_text("#!/bin/sh\n: >'%s'\n: <'%s'\nexec docker \"$@\"\n" % (started, gate))
+    docker.chmod(0o755)
+    with open(stderr, "w", encoding="utf-8") as log:
+        job = subprocess.Popen([sys.executable, JOB, "--config", config(docker=str(docker))], stderr=log)
+    try:
+        deadline = time.monotonic() + 30
+        while not started.exists():
+            assert job.poll() is None, stderr.read_text()
+            assert time.monotonic() < deadline, "the job did not reach its dump"
+            time.sleep(0.05)
+        yield job, stderr
+    finally:
+        if started.exists():
+            with open(gate, "w", encoding="utf-8"):
+                pass
+        else:
+            job.kill()
+        job.wait(timeout=60)
+
+
+def test_a_second_run_while_one_is_running_exits_cleanly(config, azurite, blob_container, tmp_path):
+    with held_at_the_dump(config, tmp_path) as (first, first_stderr):
+        first_config = read_config(config())
+        # Its own version and status file, so a second backup would be a second object and a second report.
+        second_path = tmp_path / "second.json"
+        second_path.write_text(json.dumps(dict(first_config, docker="docker", immich_version="v3.2.3",
+                                               status_file=str(tmp_path / "second-status.json"))))
+        second = run_job(str(second_path))
+    assert second.returncode == 0 and "another backup is running" in second.stderr
+    assert not os.path.exists(tmp_path / "second-status.json")
+    assert first.returncode == 0, first_stderr.read_text()
+    report = status(config())
+    assert report["result"] == "ok"
+    assert blobs(azurite, blob_container) == {report["object"]: report["bytes"]}
+
+
+def test_backups_past_keep_days_are_pruned_and_nothing_else(config, azurite, blob_container):
+    doomed = seed(azurite, blob_container, [backup_name(8), backup_name(9), backup_name(30)])
+    recent = seed(azurite, blob_container, [backup_name(6)])
+    foreign = seed(azurite, blob_container, [
+        "backup/someone-elses-file.txt",
+        "backup/immich-db-notes.txt",
+        backup_name(30, prefix="other/"),
+        backup_name(30, prefix=""),
+        # Our prefix and stamp, but no name the job ever writes (no .sql.zst / .sql.gz):
+        # someone's manual dump kept next to the job's.
+        backup_name(30, rest="manual-before-upgrade.sql"),
+    ])
+    before = snapshot(azurite, blob_container)
+    report = run_ok(config())
+    after = snapshot(azurite, blob_container)
+    assert not set(after) & set(doomed)
+    assert {name: after.get(name) for name in recent} == {name: before[name] for name in recent}
+    assert {name: after.get(name) for name in foreign} == {name: before[name] for name in foreign}, \
+        "a file that is not one of the job's backups was deleted or changed"
+    assert set(after) == set(recent) | set(foreign) | {report["object"]}
+    assert sorted(report["pruned"]) == sorted(doomed)
+
+
+def test_the_newest_backup_stays_when_all_are_past_keep_days(config, azurite, blob_container):
+    old = seed(azurite, blob_container, [backup_name(8), backup_name(30)])
+    report = run_ok(config(keep_days=7, keep_min=1))
+    assert sorted(report["pruned"]) == sorted(old)
+    assert blobs(azurite, blob_container) == {report["object"]: report["bytes"]}
 
 
 def test_prune_plan_keeps_the_newest_even_when_all_are_old():
