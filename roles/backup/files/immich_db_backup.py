@@ -20,6 +20,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -29,6 +30,9 @@ import urllib.request
 NAME_PREFIX = "immich-db-"
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 EXTENSIONS = {"zstd": ".sql.zst", "gzip": ".sql.gz"}
+# immich-db-<UTC time>-<Immich release>.sql.zst|.sql.gz[.age]: any compression, so a changed
+# setting still prunes the older backups; nothing else (a hand-made dump) is ever pruned.
+OUR_NAME = re.compile(r"immich-db-(\d{8}T\d{6}Z)-v\d+\.\d+\.\d+\.sql\.(?:zst|gz)(?:\.age)?")
 DEFAULTS: dict[str, t.Any] = {
     "container": "immich_postgres",
     "db_user": "postgres",
@@ -82,13 +86,13 @@ def object_name(config: dict[str, t.Any], now: datetime.datetime) -> str:
 
 
 def backup_time(name: str, prefix: str) -> datetime.datetime | None:
-    """The UTC time in a backup's name, or None for anything that is not one of ours."""
+    """The UTC time in a backup's name, or None for anything this job did not write."""
     base = name[len(prefix):] if name.startswith(prefix) else ""
-    if not base.startswith(NAME_PREFIX):
+    ours = OUR_NAME.fullmatch(base)
+    if not ours:
         return None
-    stamp = base[len(NAME_PREFIX):].split("-", 1)[0]
     try:
-        return datetime.datetime.strptime(stamp, TIMESTAMP_FORMAT).replace(tzinfo=datetime.timezone.utc)
+        return datetime.datetime.strptime(ours.group(1), TIMESTAMP_FORMAT).replace(tzinfo=datetime.timezone.utc)
     except ValueError:
         return None
 
@@ -145,14 +149,23 @@ def upload(config: dict[str, t.Any], name: str) -> tuple[int, str]:
     digest = hashlib.sha256()
     sent = 0
     blocks: list[str] = []
+    # The last block is staged only after the pipeline succeeded: a dump that fails at once
+    # (a stopped database; zstd still writes an empty frame) leaves nothing in Azure at all.
+    last = b""
+
+    def stage(chunk: bytes) -> None:
+        blocks.append(block_id(len(blocks)))
+        blob.stage_block(blocks[-1], chunk)
+
     try:
         output = processes[-1].stdout
         while True:
             chunk = output.read(config["block_size"])
             if not chunk:
                 break
-            blocks.append(block_id(len(blocks)))
-            blob.stage_block(blocks[-1], chunk)
+            if last:
+                stage(last)
+            last = chunk
             digest.update(chunk)
             sent += len(chunk)
     except Exception as error:
@@ -167,6 +180,10 @@ def upload(config: dict[str, t.Any], name: str) -> tuple[int, str]:
         raise BackupError("nothing stored: %s" % ", ".join("%s exited %d" % item for item in failed))
     if sent == 0:
         raise BackupError("nothing stored: the pipeline produced no bytes")
+    try:
+        stage(last)
+    except Exception as error:
+        raise BackupError("upload of %s failed: %s" % (name, str(error).splitlines()[0])) from error
     blob.commit_block_list(blocks, metadata={"sha256": digest.hexdigest(),
                                              "immich_version": config["immich_version"]})
     size = blob.get_blob_properties().size
