@@ -101,7 +101,7 @@ def check_version(config: dict[str, t.Any], name: str) -> str:
 
 
 def decode_commands(name: str, identity: str) -> list[list[str]]:
-    """Decrypt and decompress, from the object's name; an empty list for a plain .sql."""
+    """Decrypt and decompress, from the object's name."""
     commands = []
     if name.endswith(".age"):
         if not identity:
@@ -113,8 +113,8 @@ def decode_commands(name: str, identity: str) -> list[list[str]]:
         commands.append(["zstd", "--decompress", "--stdout", "--quiet"])
     elif name.endswith(".gz"):
         commands.append(["gzip", "--decompress", "--stdout"])
-    elif not name.endswith(".sql"):
-        raise RestoreError("%s: not a .sql, .sql.zst or .sql.gz dump" % name)
+    else:
+        raise RestoreError("%s: not a .sql.zst or .sql.gz dump" % name)
     return commands
 
 
@@ -220,7 +220,7 @@ def verify(config: dict[str, t.Any], wanted: str, identity: str) -> dict[str, t.
     properties = blob.get_blob_properties()
     expected = (properties.metadata or {}).get("sha256", "")
     chunks = download(blob, properties.etag)
-    stream = Stream(decode_commands(name, identity) or [["cat"]], keep_output=True)
+    stream = Stream(decode_commands(name, identity), keep_output=True)
     feeder = threading.Thread(target=stream.feed, args=(chunks,), daemon=True)
     feeder.start()
     head, tail, size = b"", b"", 0
