@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The backup and restore jobs' decisions that need no database: which names are backups,
+which backups a release can run, and how a backup is decoded and fed to psql."""
+
+from __future__ import annotations
+
+import datetime
+import importlib.util
+import os
+import sys
+
+import pytest
+
+FILES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "roles", "backup", "files")
+
+
+def load(name: str):
+    sys.path.insert(0, os.path.abspath(FILES))
+    try:
+        spec = importlib.util.spec_from_file_location(name, os.path.join(FILES, name + ".py"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.pop(0)
+
+
+backup = load("immich_db_backup")
+restore = load("immich_db_restore")
+
+
+@pytest.mark.parametrize("name, ours", [
+    ("backup/immich-db-20261122T033000Z-v3.2.2.sql.zst", True),
+    ("backup/immich-db-20261122T033000Z-v3.2.2.sql.gz.age", True),
+    ("backup/immich-db-20261122T033000Z-manual-before-upgrade.sql", False),
+    ("backup/immich-db-20261122T033000Z-v3.2.2.sql", False),
+    ("backup/immich-db-notes.txt", False),
+    ("other/immich-db-20261122T033000Z-v3.2.2.sql.zst", False),
+])
+def test_only_the_jobs_own_names_are_backups(name, ours):
+    expected = datetime.datetime(2026, 11, 22, 3, 30, tzinfo=datetime.timezone.utc) if ours else None
+    assert backup.backup_time(name, "backup/") == expected
+
+
+@pytest.mark.parametrize("in_name, running, refused", [
+    ("v3.2.2", "v3.2.2", False),
+    ("v3.1.9", "v3.2.2", False),   # Immich migrates an older database forward
+    ("v3.2.10", "v3.2.2", True),   # compared as numbers, not as text
+    ("v4.0.0", "v3.2.2", True),
+])
+def test_a_backup_from_a_newer_release_is_refused(in_name, running, refused):
+    name = "backup/immich-db-20261122T033000Z-%s.sql.zst" % in_name
+    config = {"immich_version": running}
+    if refused:
+        with pytest.raises(restore.RestoreError, match="set immich_version to %s or newer" % in_name):
+            restore.check_version(config, name)
+    else:
+        assert restore.check_version(config, name) == in_name
+
+
+def test_an_encrypted_backup_needs_the_identity_and_is_decrypted_before_decompression():
+    name = "backup/immich-db-20261122T033000Z-v3.2.2.sql.zst.age"
+    with pytest.raises(restore.RestoreError, match="encrypted with age"):
+        restore.decode_commands(name, "")
+    commands = restore.decode_commands(name, "/run/identity")
+    assert [command[0] for command in commands] == ["age", "zstd"]
+    assert commands[0][-2:] == ["--identity", "/run/identity"]
+    assert restore.decode_commands(name[:-len(".zst.age")] + ".gz", "")[0][0] == "gzip"
+    with pytest.raises(restore.RestoreError, match="not a .sql.zst or .sql.gz"):
+        restore.decode_commands("backup/dump.sql.xz", "")
+
+
+@pytest.mark.parametrize("user, line", [("postgres", "DROP ROLE IF EXISTS postgres;"),
+                                        ("Immich", 'DROP ROLE IF EXISTS "Immich";')])
+def test_the_restore_leaves_out_exactly_its_own_role_and_stops_at_the_first_error(user, line):
+    config = {"docker": "docker", "container": "immich_postgres", "db_user": user}
+    commands = restore.restore_commands(config, "backup/immich-db-20261122T033000Z-v3.2.2.sql.zst", "")
+    skip, psql = commands[-2], commands[-1]
+    assert skip[:4] == ["grep", "--invert-match", "--line-regexp", "--fixed-strings"]
+    assert line in skip and line.replace("DROP ROLE IF EXISTS", "CREATE ROLE") in skip
+    assert psql[:5] == ["docker", "exec", "--interactive", "immich_postgres", "psql"]
+    assert "ON_ERROR_STOP=1" in psql and psql[psql.index("--dbname") + 1] == "postgres"
