@@ -261,8 +261,10 @@ def tables_by_database(config: dict[str, t.Any]) -> dict[str, int]:
     return {database: int(query(database, USER_TABLES)[0]) for database in databases}
 
 
-def restore(config: dict[str, t.Any], name: str, etag: str, identity: str, force: bool) -> dict[str, t.Any]:
+def restore(config: dict[str, t.Any], wanted: str, etag: str, identity: str, force: bool) -> dict[str, t.Any]:
     started = time.monotonic()
+    name = choose(config, wanted)
+    check_version(config, name)
     tables = {database: count for database, count in tables_by_database(config).items() if count}
     if tables and not force:
         raise RestoreError("refused: the database is not empty (%s); restoring would replace it. "
@@ -274,7 +276,7 @@ def restore(config: dict[str, t.Any], name: str, etag: str, identity: str, force
     try:
         stream.finish()
     except RestoreError as error:
-        raise RestoreError("the restore of %s stopped, the database is partly restored: %s"
+        raise RestoreError("the restore of %s stopped, the database may be partly restored: %s"
                            % (name, error)) from error
     return {"backup": name, "etag": etag, "sha256": stream.digest.hexdigest(), "bytes": stream.received,
             "replaced": sorted(tables), "duration_s": round(time.monotonic() - started, 1)}
