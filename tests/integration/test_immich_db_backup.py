@@ -43,7 +43,7 @@ def databases():
     the second as a fresh initdb leaves it (Immich's database after the SSD went missing)."""
     if subprocess.run(["docker", "image", "inspect", IMAGE], capture_output=True, check=False).returncode != 0:
         pytest.fail("%s is missing: run tests/testbed/build-images.sh" % IMAGE)
-    names = ["immich-pi-test-backup-%s" % uuid.uuid4().hex[:8] for _ in range(2)]
+    names = ["immich-pi-test-backup-%s-%d" % (uuid.uuid4().hex[:8], index) for index in range(2)]
     try:
         for name in names:
             subprocess.run(["docker", "run", "--detach", "--name", name, "--network", "none", IMAGE],
@@ -263,8 +263,8 @@ def test_a_stopped_database_stores_nothing_and_reports_it(config, azurite, blob_
     assert_nothing_stored_and_older_intact(azurite, blob_container, before)
 
 
-def test_an_endpoint_that_is_down_fails_fast_reports_it_and_keeps_older_backups(config, azurite, blob_container,
-                                                                                   pings):
+def test_an_endpoint_that_is_down_fails_fast_reports_it_and_keeps_older_backups(
+        config, azurite, blob_container, pings):
     before = seed_older_backups(azurite, blob_container)
     down = azurite.connection_string.replace(azurite.endpoint, DOWN_ENDPOINT)
     path = config(connection_string=down, ping_url=pings.url)

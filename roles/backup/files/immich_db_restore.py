@@ -145,7 +145,7 @@ class Stream:
         self.digest = hashlib.sha256()
         self.received = 0
         self.download_error: BaseException | None = None
-        self.stderr = [tempfile.TemporaryFile() for _ in commands]
+        self.stderr = [tempfile.TemporaryFile() for command in commands]
         self.processes: list[subprocess.Popen] = []
         for index, command in enumerate(commands):
             stdin = self.processes[-1].stdout if self.processes else subprocess.PIPE
