@@ -709,6 +709,7 @@ def report(summary: dict) -> None:
     targets = {item["name"]: item for item in summary["targets"]}
     names = [item["name"] for item in summary["targets"]]
     dump_mb = dump["dump_bytes"] / MB
+
     def statistic(count: int) -> str:
         return f"median of {count} runs" if count > 1 else "single run"
 
