@@ -79,6 +79,9 @@ def load_module(name: str, path: str):
 # The rclone benchmark's role mount (its ExecStart= rendered from the role), Blob polling and
 # the Azurite account of tests/integration/conftest.py: one source for all of them.
 rclone_bench = load_module("_bench_rclone_mount_throughput", RCLONE_BENCH)
+# The same table printing as the rclone benchmark.
+fmt = rclone_bench.fmt
+print_table = rclone_bench.print_table
 
 
 # --------------------------------------------------------------------------------------------
@@ -687,20 +690,6 @@ def summarize(bench: Bench, raw: dict) -> dict:
     summary["all_pass"] = all(item["pass"] for item in summary["targets"]) and correct
     summary["raw"] = raw
     return summary
-
-
-def fmt(value, spec=".2f"):
-    return "-" if value is None else format(value, spec)
-
-
-def print_table(title: str, header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(str(row[i])) for row in [header] + rows) for i in range(len(header))]
-    print(f"\n{title}")
-    line = "  ".join(str(h).ljust(widths[0]) if i == 0 else str(h).rjust(widths[i]) for i, h in enumerate(header))
-    print(line)
-    print("-" * len(line))
-    for row in rows:
-        print("  ".join(str(c).ljust(widths[0]) if i == 0 else str(c).rjust(widths[i]) for i, c in enumerate(row)))
 
 
 def report(summary: dict) -> None:
