@@ -259,7 +259,7 @@ def test_a_stopped_database_stores_nothing_and_reports_it(config, azurite, blob_
     path = config(ping_url=pings.url)
     with stopped(database):
         result = run_job(path)
-    assert_failure_reported(result, path, pings, "pg_dumpall exited")
+    assert_failure_reported(result, path, pings, "is not running")
     assert_nothing_stored_and_older_intact(azurite, blob_container, before)
 
 
@@ -300,38 +300,37 @@ def test_an_empty_database_is_stored_but_prunes_nothing_and_warns(config, azurit
 
 
 @contextlib.contextmanager
-def held_at_the_dump(config, tmp_path):
-    """Start the job with `docker exec pg_dumpall` waiting at a gate: yields (process, its
-    stderr file) once the job holds the lock; opens the gate and waits for the job on leaving."""
-    gate, started, stderr = tmp_path / "gate", tmp_path / "dump-started", tmp_path / "held.stderr"
-    os.mkfifo(gate)
-    docker = tmp_path / "gated-docker"
-    docker.write_text("#!/bin/sh\n: >'%s'\n: <'%s'\nexec docker \"$@\"\n" % (started, gate))
-    docker.chmod(0o755)
+def held_at_the_dump(config_path: str, database: str, tmp_path):
+    """Start the job while another session holds an exclusive lock on a table, so its pg_dump
+    waits there (as behind a long Immich migration): yields (process, its stderr file) once the
+    dump is waiting; releases the lock and waits for the job on leaving."""
+    holder = subprocess.Popen(["docker", "exec", "--interactive", database, "psql", "-h", "/run/postgresql",
+                               "-U", "postgres", "-d", "immich", "-v", "ON_ERROR_STOP=1"],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    holder.stdin.write("BEGIN;\nLOCK TABLE assets IN ACCESS EXCLUSIVE MODE;\n")
+    holder.stdin.flush()
+    stderr = tmp_path / "held.stderr"
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump' AND wait_event_type = 'Lock'"
     with open(stderr, "w", encoding="utf-8") as log:
-        job = subprocess.Popen([sys.executable, JOB, "--config", config(docker=str(docker))], stderr=log)
+        job = subprocess.Popen([sys.executable, JOB, "--config", config_path], stderr=log)
     try:
         deadline = time.monotonic() + 30
-        while not started.exists():
+        while psql(database, waiting).strip() != "1":
             assert job.poll() is None, stderr.read_text()
-            assert time.monotonic() < deadline, "the job did not reach its dump"
-            time.sleep(0.05)
+            assert time.monotonic() < deadline, "the job's dump did not reach the locked table"
+            time.sleep(0.1)
         yield job, stderr
     finally:
-        if started.exists():
-            with open(gate, "w", encoding="utf-8"):
-                pass
-        else:
-            job.kill()
+        holder.communicate("COMMIT;\n", timeout=30)
         job.wait(timeout=60)
 
 
-def test_a_second_run_while_one_is_running_exits_cleanly(config, azurite, blob_container, tmp_path):
-    with held_at_the_dump(config, tmp_path) as (first, first_stderr):
+def test_a_second_run_while_one_is_running_exits_cleanly(config, azurite, blob_container, database, tmp_path):
+    with held_at_the_dump(config(), database, tmp_path) as (first, first_stderr):
         first_config = read_config(config())
         # Its own version and status file, so a second backup would be a second object and a second report.
         second_path = tmp_path / "second.json"
-        second_path.write_text(json.dumps(dict(first_config, docker="docker", immich_version="v3.2.3",
+        second_path.write_text(json.dumps(dict(first_config, immich_version="v3.2.3",
                                                status_file=str(tmp_path / "second-status.json"))))
         second = run_job(str(second_path))
     assert second.returncode == 0 and "another backup is running" in second.stderr
@@ -340,6 +339,19 @@ def test_a_second_run_while_one_is_running_exits_cleanly(config, azurite, blob_c
     report = status(config())
     assert report["result"] == "ok"
     assert blobs(azurite, blob_container) == {report["object"]: report["bytes"]}
+
+
+def test_a_dump_that_dies_midway_stores_nothing_and_reports_it(
+        config, azurite, blob_container, database, pings, tmp_path):
+    before = seed_older_backups(azurite, blob_container)
+    path = config(ping_url=pings.url)
+    with held_at_the_dump(path, database, tmp_path) as (job, stderr):
+        psql(database, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'pg_dump'")
+        job.wait(timeout=60)
+    assert_failure_reported(types.SimpleNamespace(returncode=job.returncode, stderr=stderr.read_text()),
+                            path, pings, "pg_dumpall exited 1")
+    assert "terminating connection due to administrator command" in stderr.read_text()
+    assert_nothing_stored_and_older_intact(azurite, blob_container, before)
 
 
 def test_backups_past_keep_days_are_pruned_and_nothing_else(config, azurite, blob_container):
