@@ -7,7 +7,7 @@ pg_dumpall output) and the test bed's Azurite (tests/testbed/ensure-azurite.sh):
 
 (a) the floor: ``docker exec <db> pg_dumpall --clean --if-exists > /dev/null``;
 (b) the backup job (roles/backup/files/immich_db_backup.py) end to end into a Blob container,
-    with the peak RSS of its processes (Python, zstd, the docker exec client), also against a
+    with the peak RSS of its processes (Python, zstd), also against a
     small database (--small-assets) to show that the RSS does not grow with the database;
 (c) the naive way: ``pg_dumpall | gzip > file`` on the rclone_mount role's FUSE mount of the
     same Azurite, timed until the blob is in Azure with its full size;
@@ -29,6 +29,7 @@ import importlib.util
 import json
 import os
 import re
+import resource
 import secrets
 import shlex
 import shutil
@@ -178,6 +179,56 @@ class RssSampler:
         }
 
 
+# --------------------------------------------------------------------------------------------
+# Where the CPU goes: the machine has few CPUs and Azurite shares them
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """CPU-seconds all CPUs spent not idle (user, nice, system, irq, softirq, steal) since boot."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = (int(v) for v in stat.readline().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
+def process_cpu_seconds(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def azurite_pid() -> int | None:
+    found = subprocess.run(["pgrep", "-f", "azurite-blob"], capture_output=True, text=True, check=False).stdout.split()
+    return int(found[0]) if found else None
+
+
+class CpuMeter:
+    """CPU-seconds spent during one step: the whole machine, Azurite, and this script's
+    children (the job with its zstd, or the docker CLI of the floor) once they are reaped."""
+
+    def __init__(self):
+        self.azurite = azurite_pid()
+        self.start = (time.monotonic(), machine_busy_seconds(), process_cpu_seconds(self.azurite), self.children())
+
+    @staticmethod
+    def children() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    def stop(self) -> dict:
+        wall, busy, azurite, children = self.start
+        wall = time.monotonic() - wall
+        return {"capacity_core_s": wall * os.cpu_count(), "busy_core_s": machine_busy_seconds() - busy,
+                "azurite_core_s": process_cpu_seconds(self.azurite) - azurite, "ours_core_s": self.children() - children}
+
+
 def run_sampled(argv: list[str], log_path: str, stdout=None) -> dict:
     """Run a command with its process tree's RSS sampled; seconds, exit code, memory."""
     with open(log_path, "wb") as errors:
@@ -281,6 +332,7 @@ class Bench:
         self.mounts: list = []
         self.rclone_config = self.azurite.rclone_config(os.path.join(self.work, "rclone.conf"), rclone_bench.REMOTE)
         self.restore_available = os.path.exists(RESTORE)
+        self.job_defaults = load_module("_bench_immich_db_backup", JOB).DEFAULTS
 
     # -- databases ------------------------------------------------------------------------
 
@@ -338,16 +390,19 @@ class Bench:
 
     def floor(self, database: str) -> dict:
         argv = ["docker", "exec", database, *DUMP_COMMAND]
+        cpu = CpuMeter()
         start = time.monotonic()
         done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, check=False)
         seconds = time.monotonic() - start
         if done.returncode != 0:
             raise RuntimeError(f"{shlex.join(argv)} exited {done.returncode}: {done.stderr.decode(errors='replace')}")
-        return {"seconds": seconds}
+        return {"seconds": seconds, "cpu": cpu.stop()}
 
     def job(self, database: str, label: str, prefix: str) -> dict:
         config = self.write_config(label, database, prefix=prefix)
+        cpu = CpuMeter()
         run = run_sampled([self.args.python, JOB, "--config", config], os.path.join(self.work, label, "job.log"))
+        run["cpu"] = cpu.stop()
         with open(os.path.join(self.work, label, "status.json"), encoding="utf-8") as handle:
             status = json.load(handle)
         if run["exit_code"] != 0 or status.get("result") != "ok":
@@ -627,7 +682,7 @@ def summarize(bench: Bench, raw: dict) -> dict:
     psql = [item["psql"] for item in restores]
     ours_s = median([item["seconds"] for item in ours])
     psql_s = median([item["seconds"] for item in psql])
-    restore = {
+    restore = None if not psql else {
         "ours": None if not ours else {
             "seconds": ours_s,
             "verify_seconds": median([item["verify_seconds"] for item in ours]),
@@ -646,6 +701,7 @@ def summarize(bench: Bench, raw: dict) -> dict:
         "repeat": args.repeat,
         "restore_repeat": args.restore_repeat,
         "postgres_args": args.postgres_arg,
+        "job_compression_level": bench.job_defaults["compression_level"],
         "versions": raw["versions"],
         "context": raw["context"],
         "generation": {key: {"assets": raw[key]["assets"], "seconds": raw[key]["seconds"]}
@@ -666,6 +722,8 @@ def summarize(bench: Bench, raw: dict) -> dict:
                       "excl_write_back_ratio_to_job": (naive_s - naive_write_back) / job_s},
             "job_small": {"seconds": med("job_small"), "bytes": med("job_small", "bytes")},
             "size_ratio_job_to_naive": job_bytes / naive_bytes,
+            "cpu": {step: {key: median([rep[step]["cpu"][key] for rep in reps]) for key in reps[0][step]["cpu"]}
+                    for step in ("floor", "job")},
             "peak_rss": rss,
         },
         "restore": restore,
@@ -678,16 +736,17 @@ def summarize(bench: Bench, raw: dict) -> dict:
         (f"peak RSS (b), {args.assets} assets, MiB", rss["large"]["peak_total_mib"], "<=", TARGETS["job_peak_rss_mib"]),
         (f"peak RSS (b), {args.small_assets} assets, MiB", rss["small"]["peak_total_mib"], "<=",
          TARGETS["job_peak_rss_mib"]),
-        ("(d) verify + restore / (e) psql < local dump", None if ours_s is None else ours_s / psql_s, "<=",
+        ("(d) verify + restore / (e) psql < local dump", None if ours_s is None or psql_s is None else ours_s / psql_s, "<=",
          TARGETS["restore_vs_psql"]),
     ]
     summary["targets"] = []
     for name, value, sense, limit in checks:
         ok = None if value is None else (value <= limit if sense == "<=" else value >= limit)
         summary["targets"].append({"name": name, "value": value, "target": f"{sense} {limit:g}", "pass": ok})
-    correct = restore["psql"]["matches_source"] and (restore["ours"] is None or restore["ours"]["matches_source"])
+    correct = None if restore is None else (
+        restore["psql"]["matches_source"] and (restore["ours"] is None or restore["ours"]["matches_source"]))
     summary["restored_rows_match_source"] = correct
-    summary["all_pass"] = all(item["pass"] for item in summary["targets"]) and correct
+    summary["all_pass"] = all(item["pass"] for item in summary["targets"]) and bool(correct)
     summary["raw"] = raw
     return summary
 
@@ -727,7 +786,7 @@ def report(summary: dict) -> None:
     floor, job, naive = backup["floor"], backup["job"], backup["naive"]
     rows = [
         ["(a) floor: pg_dumpall > /dev/null", fmt(floor["seconds"]), fmt(floor["mb_s"], ".1f"), "", "1.00", "", ""],
-        ["(b) backup job: zstd -3 into Blob blocks, committed", fmt(job["seconds"]), fmt(job["mb_s"], ".1f"),
+        [f"(b) backup job: zstd -{summary['job_compression_level']} into Blob blocks, committed", fmt(job["seconds"]), fmt(job["mb_s"], ".1f"),
          fmt(job["bytes"] / MB, ".1f"), *target_cells(names[0])],
         ["(b)   of which the job's own duration_s", fmt(job["job_duration_s"], ".1f"), "", "", "", "", ""],
         ["(c) naive: gzip > rclone mount, until in Azure", fmt(naive["seconds"]), fmt(naive["mb_s"], ".1f"),
@@ -741,6 +800,15 @@ def report(summary: dict) -> None:
     ]
     print_table(f"Backup, {dump_mb:.1f} MB of pg_dumpall output (MB/s of the dump; ratios: (b)/(a), (c)/(b))",
                 header, rows)
+
+    cpu = backup["cpu"]
+    header = ["", "seconds", "CPU-s available", "CPU-s busy (all)", "idle", "Azurite", "ours"]
+    rows = [[label, fmt(backup[step]["seconds"]), fmt(cpu[step]["capacity_core_s"], ".1f"), fmt(cpu[step]["busy_core_s"], ".1f"),
+             fmt(cpu[step]["capacity_core_s"] - cpu[step]["busy_core_s"], ".1f"), fmt(cpu[step]["azurite_core_s"], ".1f"),
+             fmt(cpu[step]["ours_core_s"], ".1f")]
+            for label, step in (("(a) floor (ours: the docker CLI)", "floor"), ("(b) job (ours: Python, zstd)", "job"))]
+    print_table(f"Where the CPU went ({context['cpus']} CPUs; busy counts everything on the machine, "
+                "the database and Docker too)", header, rows)
 
     rss = backup["peak_rss"]
     process_names = sorted({name for entry in rss.values() for name in entry["per_process_mib"]})
@@ -757,10 +825,14 @@ def report(summary: dict) -> None:
                 header, rows)
 
     header = ["", "seconds", "MB/s", "ratio", "target", "result", "rows = source"]
-    ours, psql = restore["ours"], restore["psql"]
-    rows = [["(e) psql < local dump (decompressed, 2 lines out)", fmt(psql["seconds"]),
-             fmt(dump_mb / psql["seconds"], ".1f"), "1.00", "", "", "yes" if psql["matches_source"] else "NO"]]
-    if ours is None:
+    if restore is None:
+        print("\nRestores: not measured (--restore-repeat 0)")
+    ours, psql = (None, None) if restore is None else (restore["ours"], restore["psql"])
+    rows = [] if psql is None else [["(e) psql < local dump (decompressed, 2 lines out)", fmt(psql["seconds"]),
+                                     fmt(dump_mb / psql["seconds"], ".1f"), "1.00", "", "", "yes" if psql["matches_source"] else "NO"]]
+    if psql is None:
+        pass
+    elif ours is None:
         rows.append(["(d) verify + restore", "-", "-", "-", targets[names[5]]["target"], "n/a", "-"])
     else:
         rows += [
@@ -769,7 +841,8 @@ def report(summary: dict) -> None:
             ["(d)   of which verify (download, SHA-256, zstd -d)", fmt(ours["verify_seconds"]), "", "", "", "", ""],
             ["(d)   of which restore (download | zstd -d | psql)", fmt(ours["restore_seconds"]), "", "", "", "", ""],
         ]
-    print_table(f"Restore of {summary['restored_backup']} into a fresh, empty database", header, rows)
+    if restore is not None:
+        print_table(f"Restore of {summary['restored_backup']} into a fresh, empty database", header, rows)
     if ours is not None:
         print(f"peak RSS of the restore script's processes: verify {ours['verify_peak_rss_mib']:.1f} MiB, "
               f"restore {ours['restore_peak_rss_mib']:.1f} MiB (for information; includes the docker exec client)")
@@ -777,7 +850,7 @@ def report(summary: dict) -> None:
     print("\nTargets")
     for item in summary["targets"]:
         print(f"  {verdict(item['pass']):4}  {item['name']}: {fmt(item['value'])} (target {item['target']})")
-    print(f"  {'PASS' if summary['restored_rows_match_source'] else 'FAIL':4}  restored databases have the source's "
+    print(f"  {verdict(summary['restored_rows_match_source']):4}  restored databases have the source's "
           f"rows, indexes and extensions")
 
 
@@ -790,7 +863,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", default="0.42", help="psql seed of the generator (default 0.42)")
     parser.add_argument("--repeat", type=int, default=1, help="repetitions; the tables show the median (default 1)")
     parser.add_argument("--restore-repeat", type=int, default=None,
-                        help="repetitions of the restores (default: --repeat); they take longest")
+                        help="repetitions of the restores (default: --repeat; 0: none); they take longest")
     parser.add_argument("--json", metavar="PATH", help="also write the JSON result to PATH")
     parser.add_argument("--keep", action="store_true",
                         help="keep the Blob container, the two generated database containers and the work dir")
@@ -805,8 +878,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.restore_repeat is None:
         args.restore_repeat = args.repeat
-    if min(args.repeat, args.restore_repeat, args.assets, args.small_assets) < 1:
-        parser.error("--repeat, --restore-repeat, --assets and --small-assets must be >= 1")
+    if min(args.repeat, args.assets, args.small_assets) < 1 or args.restore_repeat < 0:
+        parser.error("--repeat, --assets and --small-assets must be >= 1, --restore-repeat >= 0")
     if args.python is None:
         candidate = os.path.join(REPO_ROOT, ".venv", "bin", "python")
         args.python = candidate if os.access(candidate, os.X_OK) else sys.executable
