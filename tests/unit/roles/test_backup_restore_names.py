@@ -7,9 +7,12 @@ from __future__ import annotations
 import datetime
 import importlib.util
 import os
+import re
 import sys
 
 import pytest
+import yaml
+from ansible_collections.homelab.immich_pi.plugins.plugin_utils import immich_health
 
 FILES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "roles", "backup", "files")
 
@@ -27,6 +30,29 @@ def load(name: str):
 
 backup = load("immich_db_backup")
 restore = load("immich_db_restore")
+with open(os.path.join(FILES, "..", "vars", "main.yml"), encoding="utf-8") as role_vars:
+    PREFLIGHT_PATTERN = yaml.safe_load(role_vars)["__backup_name_pattern"]
+
+NAMES = [
+    ("immich-db-20261122T033000Z-v3.2.2.sql.zst", True),
+    ("immich-db-20261122T033000Z-v3.2.2.sql.gz", True),
+    ("immich-db-20261122T033000Z-v10.22.333.sql.zst.age", True),
+    ("immich-db-20261122T033000Z-manual-before-upgrade.sql", False),
+    ("immich-db-20261122T033000Z-v3.2.2.sql", False),
+    ("immich-db-20261122T033000Z-v3.2.sql.zst", False),
+    ("immich-db-2026-11-22-v3.2.2.sql.zst", False),
+    ("immich-db-notes.txt", False),
+]
+
+
+@pytest.mark.parametrize("name, ours", NAMES)
+def test_the_job_the_restore_preflight_and_the_health_check_agree_on_what_a_backup_is(name, ours):
+    """The name pattern lives in three places (the job on the Pi, the role's preflight, the
+    health plugin on the controller); this keeps them in step."""
+    assert (backup.backup_time("backup/" + name, "backup/") is not None) is ours
+    assert (re.match(PREFLIGHT_PATTERN, name) is not None) is ours
+    assert (re.match(PREFLIGHT_PATTERN, "backup/" + name) is not None) is ours
+    assert (immich_health.BACKUP_NAME.fullmatch(name) is not None) is ours
 
 
 @pytest.mark.parametrize("name, ours", [
