@@ -417,7 +417,7 @@ class Bench:
         mount_point, cache_dir = os.path.join(base, "mnt"), os.path.join(base, "cache")
         os.makedirs(cache_dir)
         # The role's internal variable from vars/main.yml: '' when the VFS cache is not on the SSD.
-        argv = rclone_bench.role_mount_argv({"__rclone_mount_cache_mount_point": ""}, rclone=self.args.rclone, config=self.rclone_config,
+        argv = rclone_bench.role_mount_argv({}, rclone=self.args.rclone, config=self.rclone_config,
                                             container=self.blob_container, mount_point=mount_point,
                                             cache_dir=cache_dir)
         mount = rclone_bench.Mount(argv, mount_point, os.path.join(base, "rclone.log"))

@@ -119,6 +119,8 @@ def role_mount_argv(overrides: dict, *, rclone: str, config: str, container: str
             "__rclone_mount_binary": rclone,
             "__rclone_mount_config_path": config,
             "__rclone_mount_fusermount": FUSERMOUNT,
+            # The unit's check that the SSD holding the cache is mounted: no SSD here.
+            "__rclone_mount_cache_mount_point": "",
             "rclone_mount_remote_name": REMOTE,
             "rclone_mount_container": container,
             "rclone_mount_point": mount_point,
