@@ -263,6 +263,18 @@ def test_a_stopped_database_stores_nothing_and_reports_it(config, azurite, blob_
     assert_nothing_stored_and_older_intact(azurite, blob_container, before)
 
 
+def test_a_venv_without_the_docker_sdk_fails_fast_and_stores_nothing(config, azurite, blob_container, pings, tmp_path):
+    """The dump cannot start (the job's venv lacks the docker SDK): the job must end with a
+    failure that says so, not wait for the compressor's output forever."""
+    before = seed_older_backups(azurite, blob_container)
+    (tmp_path / "docker.py").write_text("raise ImportError(\"No module named 'docker'\")\n")
+    path = config(ping_url=pings.url)
+    result = subprocess.run([sys.executable, JOB, "--config", path], capture_output=True, text=True, timeout=120,
+                            check=False, env=dict(os.environ, PYTHONPATH=str(tmp_path)))
+    assert_failure_reported(result, path, pings, "No module named 'docker'")
+    assert_nothing_stored_and_older_intact(azurite, blob_container, before)
+
+
 def test_an_endpoint_that_is_down_fails_fast_reports_it_and_keeps_older_backups(
         config, azurite, blob_container, pings):
     before = seed_older_backups(azurite, blob_container)

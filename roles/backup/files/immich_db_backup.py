@@ -163,10 +163,10 @@ class Dump(threading.Thread):
         self.error = ""
 
     def run(self) -> None:
-        import docker  # pylint: disable=import-outside-toplevel
-
         api = None
         try:
+            import docker  # pylint: disable=import-outside-toplevel
+
             api = docker.APIClient(base_url=self.config["docker_host"], version="auto",
                                    timeout=self.config["dump_timeout"])
             exec_id = api.exec_create(self.config["container"], dump_command(self.config))["Id"]
@@ -178,8 +178,8 @@ class Dump(threading.Thread):
                     sys.stderr.buffer.flush()
             self.code = api.exec_inspect(exec_id)["ExitCode"]
         except Exception as error:  # pylint: disable=broad-exception-caught
-            message = getattr(error, "explanation", None) or str(error)
-            self.error = "%s: %s" % (self.config["container"], str(message).splitlines()[0])
+            message = str(getattr(error, "explanation", None) or error).splitlines() or [type(error).__name__]
+            self.error = "%s: %s" % (self.config["container"], message[0])
         finally:
             try:
                 self.sink.close()  # the compressor's end of input
@@ -240,8 +240,8 @@ def upload(config: dict[str, t.Any], name: str) -> tuple[int, str]:
         finally:
             codes = [process.wait() for process in processes]
             dump.join()
-        if dump.error:
-            raise BackupError("nothing stored: pg_dumpall in %s" % dump.error)
+        if dump.error or dump.code is None:
+            raise BackupError("nothing stored: pg_dumpall in %s" % (dump.error or "did not finish"))
         failed = [("pg_dumpall", dump.code)] if dump.code else []
         failed += [(command[0], code) for command, code in zip(commands, codes) if code != 0]
         if failed:
