@@ -29,7 +29,7 @@ options:
         or an account SAS URL C(https://<account>.blob.core.windows.net/?sv=...&sig=...).
       - The container in the URL, if any, must be O(container).
       - An expired SAS (C(se=) in the past) is reported as C(sas_expired) without a request.
-      - rclone needs the permissions read, add, create, write, delete and list (C(sp=racwdl)).
+      - rclone and the backup job need the permissions read, write, delete and list (C(sp=rwdl); C(racwdl) works too).
     type: str
   connection_string:
     description:

@@ -36,8 +36,9 @@ from ansible_collections.homelab.immich_pi.plugins.module_utils.azure_blob_targe
     scrub,
 )
 
-# What an rclone azureblob remote does with a SAS: read, add, create, write, delete, list.
-RCLONE_SAS_PERMISSIONS = "racwdl"
+# What rclone's azureblob remote and the backup job do with a SAS: read, write (uploads, blocks,
+# commits; it covers create), delete, list. Add (a) is for append blobs only.
+RCLONE_SAS_PERMISSIONS = "rwdl"
 
 # Operation -> (SAS permissions it needs, Azure RBAC role a service principal needs).
 OPERATION_NEEDS = {
@@ -224,8 +225,8 @@ def _authorization_failed(target: Target, status: int, code: str, operation: str
         )
     elif uses_sas:
         fix = (
-            "the SAS lacks a permission this step needs (%s); rclone needs read, add, create, write, delete and "
-            "list (sp=%s): issue a new SAS with them" % (sas_needs, RCLONE_SAS_PERMISSIONS)
+            "the SAS lacks a permission this step needs (%s); rclone and the backup job need read, write, delete "
+            "and list (sp=%s): issue a new SAS with them" % (sas_needs, RCLONE_SAS_PERMISSIONS)
         )
     elif target.auth_method == "service_principal":
         fix = (

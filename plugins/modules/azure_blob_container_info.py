@@ -104,10 +104,10 @@ sas_expiry:
   type: str
   sample: "2027-01-01T00:00:00Z"
 sas_permissions:
-  description: Permissions (C(sp=)) of the SAS; V(null) without a SAS. rclone needs V(racwdl).
+  description: Permissions (C(sp=)) of the SAS; V(null) without a SAS. rclone and the backup job need V(rwdl).
   returned: always
   type: str
-  sample: racwdl
+  sample: rwdl
 reachable:
   description:
     - Whether the Blob endpoint answered.

@@ -339,7 +339,7 @@ BLOB_FIXES = {
                              "with rclone_mount_account): Azure did not accept them",
     "sas_expired": "make a new SAS URL in the Azure portal, put it in rclone_mount_sas_url and run playbooks/site.yml",
     "sas_not_yet_valid": "the SAS URL's start time is in the future: make a new one or fix the clock",
-    "authorization_failed": "give the credentials read, add, create, write, delete and list on the container",
+    "authorization_failed": "give the credentials read, write, delete and list on the container (a SAS with sp=rwdl)",
     "unknown_account": "check rclone_mount_account (and rclone_mount_endpoint)",
     "unreachable": "check rclone_mount_endpoint and this machine's network and DNS",
     "invalid_input": "set one of rclone_mount_account_key, rclone_mount_sas_url or rclone_mount_service_principal "

@@ -211,7 +211,7 @@ def test_sas_without_list_permission(azurite, blob_container, capsys):
     sas = container_sas(azurite, blob_container, "r")
     result = run_module(azure_blob_container_info, capsys, dict(sas_url="%s/%s?%s" % (azurite.endpoint, blob_container, sas), container=blob_container))
     assert result["error_kind"] == "authorization_failed"
-    assert "list (l)" in result["problems"][0] and "sp=racwdl" in result["problems"][0]
+    assert "list (l)" in result["problems"][0] and "sp=rwdl" in result["problems"][0]
     assert (result["reachable"], result["authenticated"]) == (True, True)
 
 

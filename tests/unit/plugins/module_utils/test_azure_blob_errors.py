@@ -74,7 +74,7 @@ def target_for(method="account_key", sas=False):
         ),
         # Azure: the firewall refuses the client.
         (403, "AuthorizationFailure", "This request is not authorized to perform this operation.", "account_key", "list", "authorization_failed", "firewall"),
-        (403, "AuthorizationPermissionMismatch", PERMISSION_MISMATCH, "sas_url", "list", "authorization_failed", "sp=racwdl"),
+        (403, "AuthorizationPermissionMismatch", PERMISSION_MISMATCH, "sas_url", "list", "authorization_failed", "sp=rwdl"),
         (403, "AuthorizationPermissionMismatch", PERMISSION_MISMATCH, "sas_url", "write", "authorization_failed", "create (c) or write (w)"),
         (403, "AuthorizationPermissionMismatch", PERMISSION_MISMATCH, "service_principal", "list", "authorization_failed", "Storage Blob Data Reader"),
         (403, "AuthorizationPermissionMismatch", PERMISSION_MISMATCH, "service_principal", "write", "authorization_failed", "Storage Blob Data Contributor"),

@@ -98,5 +98,5 @@ def test_sas_without_write_permission(client, capsys, monkeypatch):
     sas_url = "http://172.17.0.1:10000/devstoreaccount1/photos?sv=2026-10-06&sr=c&sp=rl&se=2099-01-01&sig=abc123"
     result = run_module(capsys, {"sas_url": sas_url, "container": "photos", "directories": ["library"]})
     assert result["rc"] == 1 and result["error_kind"] == "authorization_failed"
-    assert "create (c) or write (w)" in result["msg"] and "sp=racwdl" in result["msg"]
+    assert "create (c) or write (w)" in result["msg"] and "sp=rwdl" in result["msg"]
     assert "abc123" not in json.dumps(result)
