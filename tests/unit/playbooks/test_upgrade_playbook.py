@@ -66,7 +66,7 @@ def test_the_check_and_the_verify_only_read(tasks_file):
 
 
 def test_the_installed_release_is_read_from_the_pi():
-    (read, *_) = load("roles", "immich", "tasks", "upgrade_check.yml")
+    read = load("roles", "immich", "tasks", "upgrade_check.yml")[0]
     assert read["ansible.builtin.command"]["argv"][:3] == ["sed", "-n", "s/^IMMICH_VERSION=//p"]
     assert read["ansible.builtin.command"]["argv"][3] == "{{ __immich_env_file }}"
     template = open(os.path.join(ROOT, "roles", "immich", "templates", "immich.env.j2"), encoding="utf-8").read()
@@ -74,7 +74,8 @@ def test_the_installed_release_is_read_from_the_pi():
 
 
 def test_the_run_tasks_fail_unless_the_job_exits_0():
-    run, *_, warn = load("roles", "backup", "tasks", "run.yml")
+    tasks = load("roles", "backup", "tasks", "run.yml")
+    run, warn = tasks[0], tasks[-1]
     assert run["failed_when"] == "__backup_run.rc not in [0, 2]"
     assert warn["ansible.builtin.fail"] and warn["when"] == "__backup_run.rc | default(0) == 2"
     backup_vars = load("roles", "backup", "vars", "main.yml")
