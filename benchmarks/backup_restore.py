@@ -34,7 +34,6 @@ import secrets
 import shlex
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -66,10 +65,6 @@ TARGETS = {
 }
 
 
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
 def load_module(name: str, path: str):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -83,6 +78,8 @@ rclone_bench = load_module("_bench_rclone_mount_throughput", RCLONE_BENCH)
 # The same table printing as the rclone benchmark.
 fmt = rclone_bench.fmt
 print_table = rclone_bench.print_table
+log = rclone_bench.log
+median = rclone_bench.median
 
 
 # --------------------------------------------------------------------------------------------
@@ -649,11 +646,6 @@ class Bench:
 # Reporting
 
 
-def median(values):
-    values = [value for value in values if value is not None]
-    return statistics.median(values) if values else None
-
-
 def verdict(ok: bool | None) -> str:
     return "n/a" if ok is None else ("PASS" if ok else "FAIL")
 
@@ -905,11 +897,7 @@ def main(argv=None) -> int:
     summary["wall_seconds"] = time.monotonic() - started
     report(summary)
     print(f"\nwhole run: {summary['wall_seconds'] / 60:.1f} min")
-    line = json.dumps(summary, sort_keys=True)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as out:
-            out.write(line + "\n")
-    print("\nJSON " + line)
+    rclone_bench.print_json(summary, args.json)
     return 0
 
 

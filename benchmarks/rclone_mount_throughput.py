@@ -644,6 +644,15 @@ def summarize(bench: Bench, raw: dict) -> dict:
     return summary
 
 
+def print_json(summary: dict, path: str | None) -> None:
+    """The result as the last line, `JSON {...}`, and also into `path` when given."""
+    line = json.dumps(summary, sort_keys=True)
+    if path:
+        with open(path, "w", encoding="utf-8") as out:
+            out.write(line + "\n")
+    print("\nJSON " + line)
+
+
 def fmt(value, spec=".2f"):
     return "-" if value is None else format(value, spec)
 
@@ -770,11 +779,7 @@ def main(argv=None) -> int:
         bench.cleanup()
     summary = summarize(bench, raw)
     report(summary)
-    line = json.dumps(summary, sort_keys=True)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as out:
-            out.write(line + "\n")
-    print("\nJSON " + line)
+    print_json(summary, args.json)
     return 0
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import re
 import shutil
@@ -48,10 +47,6 @@ FOREIGN_NAME = re.compile(r"^(immich-pi-demo|immich-pi-site.*)$")
 PROFILE_CALLBACK = "ansible.posix.profile_tasks"
 
 
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
 def load_module(name: str, path: str):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
@@ -63,6 +58,7 @@ def load_module(name: str, path: str):
 rclone_bench = load_module("_bench_rclone_mount_throughput", RCLONE_BENCH)
 fmt = rclone_bench.fmt
 print_table = rclone_bench.print_table
+log = rclone_bench.log
 
 
 # --------------------------------------------------------------------------------------------
@@ -400,11 +396,7 @@ def main(argv=None) -> int:
         bench.cleanup()
     summary = summarize(bench, raw)
     report(summary)
-    line = json.dumps(summary, sort_keys=True)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as out:
-            out.write(line + "\n")
-    print("\nJSON " + line)
+    rclone_bench.print_json(summary, args.json)
     return 0 if summary["pass"] else 1
 
 
