@@ -66,7 +66,8 @@ def test_the_check_and_the_verify_only_read(tasks_file):
 
 
 def test_the_installed_release_is_read_from_the_pi():
-    read = load("roles", "immich", "tasks", "upgrade_check.yml")[0]
+    preflight = load("roles", "immich", "tasks", "preflight.yml")
+    (read,) = [task for task in preflight if task.get("register") == "__immich_preflight_installed"]
     assert read["ansible.builtin.command"]["argv"][:3] == ["sed", "-n", "s/^IMMICH_VERSION=//p"]
     assert read["ansible.builtin.command"]["argv"][3] == "{{ __immich_env_file }}"
     template = open(os.path.join(ROOT, "roles", "immich", "templates", "immich.env.j2"), encoding="utf-8").read()
