@@ -63,6 +63,12 @@ class BackupError(Exception):
     """A failure with a message for the log and the status file."""
 
 
+def error_summary(error: BaseException) -> str:
+    """One line for the log and status.json: the error's type and its message's first line."""
+    lines = str(error).strip().splitlines()
+    return "%s: %s" % (type(error).__name__, lines[0]) if lines else type(error).__name__
+
+
 def log(message: str) -> None:
     print("immich-db-backup: %s" % message, file=sys.stderr, flush=True)
 
@@ -236,7 +242,7 @@ def upload(config: dict[str, t.Any], name: str) -> tuple[int, str]:
         except Exception as error:
             for process in processes:
                 process.kill()
-            raise BackupError("upload of %s failed: %s" % (name, str(error).splitlines()[0])) from error
+            raise BackupError("upload of %s failed: %s" % (name, error_summary(error))) from error
         finally:
             codes = [process.wait() for process in processes]
             dump.join()
@@ -254,7 +260,7 @@ def upload(config: dict[str, t.Any], name: str) -> tuple[int, str]:
             while in_flight:
                 in_flight.pop().result()
         except Exception as error:
-            raise BackupError("upload of %s failed: %s" % (name, str(error).splitlines()[0])) from error
+            raise BackupError("upload of %s failed: %s" % (name, error_summary(error))) from error
     blob.commit_block_list(blocks, metadata={"sha256": digest.hexdigest(),
                                              "immich_version": config["immich_version"]})
     size = blob.get_blob_properties().size
@@ -326,7 +332,7 @@ def run(config: dict[str, t.Any]) -> int:
     except BackupError as error:
         code, status["result"], status["message"] = 1, "failed", str(error)
     except Exception as error:  # pylint: disable=broad-exception-caught
-        code, status["result"], status["message"] = 1, "failed", "%s: %s" % (type(error).__name__, str(error).splitlines()[0])
+        code, status["result"], status["message"] = 1, "failed", error_summary(error)
     status["duration_s"] = round(time.monotonic() - started, 1)
     status["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
     write_status(config, status)

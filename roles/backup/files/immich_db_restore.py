@@ -188,7 +188,7 @@ class Stream:
     def finish(self) -> None:
         codes = [process.wait() for process in self.processes]
         if self.download_error is not None:
-            raise RestoreError("the download failed: %s" % str(self.download_error).splitlines()[0])
+            raise RestoreError("the download failed: %s" % job.error_summary(self.download_error))
         for command, code, stderr in zip(self.commands, codes, self.stderr):
             if code not in (0, -13):  # -13: SIGPIPE after a later stage stopped
                 stderr.seek(0)
@@ -308,10 +308,10 @@ def main(argv: list[str] | None = None) -> int:
         log(str(error))
         return REFUSED if str(error).startswith("refused") else 1
     except (OSError, ValueError, job.BackupError) as error:
-        log("%s: %s" % (type(error).__name__, str(error).splitlines()[0] if str(error) else ""))
+        log(job.error_summary(error))
         return 1
     except Exception as error:  # pylint: disable=broad-exception-caught
-        log("%s: %s" % (type(error).__name__, str(error).splitlines()[0] if str(error) else ""))
+        log(job.error_summary(error))
         return 1
     print(json.dumps(result))
     return 0

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The backup and restore jobs' decisions that need no database: which names are backups,
-which backups a release can run, and how a backup is decoded and fed to psql."""
+which backups a release can run, how a backup is decoded and fed to psql, and how an error
+is told in one line."""
 
 from __future__ import annotations
 
@@ -106,3 +107,13 @@ def test_the_restore_leaves_out_exactly_its_own_role_and_stops_at_the_first_erro
     assert line in skip and line.replace("DROP ROLE IF EXISTS", "CREATE ROLE") in skip
     assert psql[:5] == ["docker", "exec", "--interactive", "immich_postgres", "psql"]
     assert "ON_ERROR_STOP=1" in psql and psql[psql.index("--dbname") + 1] == "postgres"
+
+
+@pytest.mark.parametrize("error, summary", [
+    (TimeoutError(), "TimeoutError"),
+    (OSError("   \n"), "OSError"),
+    (ValueError("bad block\nsecond line"), "ValueError: bad block"),
+    (backup.BackupError("nothing stored: zstd exited 1"), "BackupError: nothing stored: zstd exited 1"),
+])
+def test_an_error_is_told_in_one_line_even_without_a_message(error, summary):
+    assert backup.error_summary(error) == summary
