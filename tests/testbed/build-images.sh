@@ -85,20 +85,33 @@ build_busybox() {
   echo "build-images: $image built"
 }
 
-# An image built with `docker build` FROM pi:trixie out of the recipe directory $here/$3.
+# An image built with `docker build` FROM pi:trixie out of the recipe directory $here/$3, plus
+# any further arguments: files under $here copied into the build context beside the recipe (one
+# copy in git, in files/; the context is a temporary directory, the recipe's hash covers it all).
 build_from_trixie() {
-  local image=$1 estimate=$2 recipe=$3 base="$repo/pi:trixie" hash
+  local image=$1 estimate=$2 recipe=$3 base="$repo/pi:trixie" hash context file
+  shift 3
+  context="$work/context-$recipe"
+  mkdir -p "$context"
+  cp -a "$here/$recipe/." "$context/"
+  for file in "$@"; do
+    if [ ! -f "$here/$file" ]; then
+      echo "build-images: $image needs $here/$file, which is missing" >&2
+      exit 1
+    fi
+    cp "$here/$file" "$context/"
+  done
   # The base image's recipe label is part of this recipe: a rebuilt base rebuilds this one.
-  # The directory goes in as a normalised tar (names, modes, contents; no times or owners).
+  # The context goes in as a normalised tar (names, modes, contents; no times or owners).
   hash=$(recipe_hash "$recipe" "$(docker image inspect -f '{{ index .Config.Labels "org.homelab.testbed.recipe" }}' "$base")" \
-    "$(tar -C "$here/$recipe" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -c . | sha256sum)")
+    "$(tar -C "$context" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -c . | sha256sum)")
   if image_is_current "$image" "$hash"; then
     echo "build-images: $image is current, skipped"
     return
   fi
   local started=$SECONDS
   echo "build-images: $image (about $estimate)"
-  docker build --label "org.homelab.testbed.recipe=$hash" -t "$image" "$here/$recipe" >"$work/$recipe.log" 2>&1 || {
+  docker build --label "org.homelab.testbed.recipe=$hash" -t "$image" "$context" >"$work/$recipe.log" 2>&1 || {
     tail -n 30 "$work/$recipe.log" >&2
     echo "build-images: $image failed" >&2
     exit 1
@@ -148,7 +161,8 @@ build_from_trixie "$repo/postgres-pgvector:17" "30 s" postgres &
 postgres_build=$!
 build_from_trixie "$repo/valkey:testbed" "15 s" valkey &
 valkey_build=$!
-build_from_trixie "$repo/immich-server-standin:testbed" "15 s" immich-server-standin &
+# The server stand-in applies Immich v3.2.2's schema on a first start, as Immich's migrations do.
+build_from_trixie "$repo/immich-server-standin:testbed" "15 s" immich-server-standin files/immich_v3_schema.sql &
 server_build=$!
 build_from_trixie "$repo/immich-machine-learning-standin:testbed" "5 s" immich-machine-learning-standin
 wait "$postgres_build"
