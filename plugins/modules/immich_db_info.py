@@ -201,6 +201,7 @@ import typing as t
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.homelab.immich_pi.plugins.module_utils.docker_psql import plain_error, run_psql
 from ansible_collections.homelab.immich_pi.plugins.module_utils.immich_db import (
     FIELD_SEPARATOR,
     QUERY,
@@ -222,38 +223,13 @@ else:
     PSYCOPG_IMPORT_ERROR = None
 
 
-def plain_error(text: str, rc: int) -> str:
-    """psql's or docker's stderr as one line (``psql: error: `` dropped), or the exit code."""
-    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    message = " ".join(lines)
-    for prefix in ("psql: error: ", "psql: "):
-        if message.startswith(prefix):
-            message = message[len(prefix):]
-    return message or "exit code %d" % rc
-
-
 def docker_query(module: AnsibleModule) -> tuple[list[tuple[str, ...]] | None, str | None]:
     params = module.params
-    docker = module.get_bin_path(params["docker_bin"], required=True)
-    command = [docker, "exec", "-e", "PGCONNECT_TIMEOUT=%d" % params["timeout"],
-               "-e", "PGOPTIONS=-c statement_timeout=%d" % (params["timeout"] * 1000)]
-    environ = {}
-    if params["password"] is not None:
-        command += ["-e", "PGPASSWORD"]  # the value comes from docker's own environment
-        environ["PGPASSWORD"] = params["password"]
-    command += [params["container"], "psql", "-X", "-q", "-A", "-t", "-F", FIELD_SEPARATOR,
-                "-v", "ON_ERROR_STOP=1", "-U", params["user"], "-d", params["database"]]
-    if params["host"]:
-        command += ["-h", params["host"], "-p", str(params["port"])]
-    command += ["-c", QUERY]
-    timeout_bin = module.get_bin_path("timeout")
-    if timeout_bin:  # a hung docker daemon must not hang the play
-        command = [timeout_bin, "-k", "5", str(params["timeout"] + 5)] + command
-    rc, out, err = module.run_command(command, environ_update=environ)
-    if rc == 124 and timeout_bin:
-        return None, "no answer from %s within %ds" % (params["container"], params["timeout"] + 5)
-    if rc != 0:
-        return None, plain_error(err or out, rc)
+    out, error = run_psql(module, params["container"], params["database"], params["user"], QUERY, params["timeout"],
+                          docker_bin=params["docker_bin"], host=params["host"], port=params["port"],
+                          password=params["password"], field_separator=FIELD_SEPARATOR)
+    if out is None:
+        return None, error
     try:
         return parse_psql_rows(out), None
     except ParseError as exc:
