@@ -16,10 +16,11 @@ description:
     C(mountChecks)) which media folders it has verified. At every start it reads and rewrites
     C(<folder>/.immich) in each folder, writes a new marker only for folders not verified yet,
     and refuses to start when a verified folder has no marker ("Failed to read
-    <UPLOAD_LOCATION>/thumbs/.immich"). Source: immich-app/immich
-    C(server/src/services/storage.service.ts) (C(onBootstrap), C(createMountFile),
-    C(verifyReadAccess); read at commit 06c83fa6a8d2198f3973843ce0975cb4d8183edc) and the docs
-    page administration/system-integrity ("restored from a backup, but did not restore each
+    <UPLOAD_LOCATION>/thumbs/.immich"), as immich-app/immich
+    C(server/src/services/storage.service.ts) does in C(onBootstrap), C(createMountFile) and
+    C(verifyReadAccess) (read at commits 06c83fa6a8d2198f3973843ce0975cb4d8183edc and
+    52605e82da96c05d9c871c80607ccbeb5a69b4fd), and as the docs page
+    administration/system-integrity says ("restored from a backup, but did not restore each
     folder").
   - A restored database brings that record back while a new SSD is blank. For each folder in
     O(write) that O(system_flags) says was verified and that has no marker, this module writes
@@ -27,7 +28,7 @@ description:
     markers are left alone; folders Immich has not verified are left to Immich.
   - Folders in O(expect) (those that were not lost, such as the ones in the Azure mount) are
     only checked; a verified one without its marker is reported in RV(problems), never papered
-    over, since Immich's check exists to catch exactly that (a wrong or empty mount).
+    over, since Immich's check exists to catch exactly that, a wrong or empty mount.
 author:
   - Immich Pi maintainers (@homelab)
 options:
