@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """The restore job (roles/backup/files/immich_db_restore.py) against real PostgreSQL 17 + pgvector
-containers and Azurite: a backup of an Immich-shaped database comes back identical, and a backup
-that is damaged, undecryptable, replaced, or from a newer Immich never reaches the database.
+containers and Azurite: a backup of a database with Immich v3.2.2's schema comes back identical, and
+a backup that is damaged, undecryptable, replaced, or from a newer Immich never reaches the database.
 
 The backup job runs once per module (zstd, gzip, zstd + age) against one source database; every
 test copies what it needs into its own Blob container. Each restore goes into a fresh cluster;
@@ -28,11 +28,15 @@ from conftest import REPO_ROOT
 JOBS = os.path.join(REPO_ROOT, "roles", "backup", "files")
 BACKUP_JOB = os.path.join(JOBS, "immich_db_backup.py")
 RESTORE_JOB = os.path.join(JOBS, "immich_db_restore.py")
-SHAPED_DB = os.path.join(REPO_ROOT, "tests", "testbed", "files", "immich_shaped_db.sql")
+# Immich v3.2.2's tables as its migrations create them, then generated content for them.
+IMMICH_SCHEMA = os.path.join(REPO_ROOT, "tests", "testbed", "files", "immich_v3_schema.sql")
+IMMICH_DATA = os.path.join(REPO_ROOT, "tests", "testbed", "files", "immich_v3_data.sql")
 IMAGE = "immich-pi-testbed/postgres-pgvector:17"
 VERSION = "v3.2.2"
 # The primary key of each Immich table the fingerprint covers.
-TABLES = {"asset": "id", "asset_exif": '"assetId"', "smart_search": '"assetId"', "face_search": '"faceId"'}
+TABLES = {"asset": "id", "asset_exif": '"assetId"', "asset_file": "id", "asset_face": "id", "person": "id",
+          "smart_search": '"assetId"', "face_search": '"faceId"', '"user"': "id", "system_metadata": "key",
+          "kysely_migrations": "name", "geodata_places": "id"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -50,11 +54,13 @@ def query(container: str, sql: str, database: str = "immich") -> str:
                   "ON_ERROR_STOP=1", "--username", "postgres", "--dbname", database, "--command", sql).strip()
 
 
-def load_shaped_db(container: str, assets: int, seed: float) -> None:
-    with open(SHAPED_DB, "rb") as script:
-        docker("exec", "--interactive", container, "psql", "--quiet", "--set", "ON_ERROR_STOP=1", "--set",
-               "assets=%d" % assets, "--set", "seed=%s" % seed, "--username", "postgres", "--dbname", "immich",
-               stdin=script.read())
+def load_immich_db(container: str, assets: int, seed: float) -> None:
+    """Immich v3.2.2's schema into the empty immich database, then `assets` generated assets."""
+    for path in (IMMICH_SCHEMA, IMMICH_DATA):
+        with open(path, "rb") as script:
+            docker("exec", "--interactive", container, "psql", "--no-psqlrc", "--quiet", "--set", "ON_ERROR_STOP=1",
+                   "--set", "assets=%d" % assets, "--set", "seed=%s" % seed, "--username", "postgres",
+                   "--dbname", "immich", stdin=script.read())
 
 
 def fingerprint(container: str) -> dict[str, str]:
@@ -119,16 +125,17 @@ def clusters():
 
 @pytest.fixture(scope="module")
 def source(clusters) -> str:
-    """The database that was backed up: Immich-shaped, 300 assets."""
+    """The database that was backed up: Immich v3.2.2's schema, 300 assets."""
     name = clusters.fresh()
-    load_shaped_db(name, assets=300, seed=0.42)
+    load_immich_db(name, assets=300, seed=0.42)
     return name
 
 
 @pytest.fixture(scope="module")
 def source_fingerprint(source) -> dict[str, str]:
     found = fingerprint(source)
-    assert found["asset"] and found["face_search"] and "hnsw" in found["indexes"] and "vector" in found["extensions"]
+    assert all(found[table] for table in TABLES), found
+    assert "hnsw" in found["indexes"] and "ll_to_earth_public" in found["indexes"] and "vector" in found["extensions"]
     return found
 
 
@@ -389,7 +396,9 @@ def test_bytes_the_job_did_not_store_fail_verify(backups, azurite, blob_containe
 
 def test_a_database_with_tables_is_refused_unless_forced(backups, azurite, blob_container, restore_config, target,
                                                          source_fingerprint):
-    load_shaped_db(target, assets=20, seed=0.1)
+    load_immich_db(target, assets=20, seed=0.1)
+    tables = int(query(target, "SELECT count(*) FROM pg_tables "
+                               "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')"))
     before = fingerprint(target)
     assert before != source_fingerprint
     backup = backups["zstd"]
@@ -397,7 +406,7 @@ def test_a_database_with_tables_is_refused_unless_forced(backups, azurite, blob_
     config = restore_config(target)
 
     message = failed(restore_job(config, "restore", backup.name, "--etag", etag), code=3)
-    assert "refused" in message and "not empty" in message and "immich has 4 tables" in message
+    assert "refused" in message and "not empty" in message and "immich has %d tables" % tables in message
     assert fingerprint(target) == before
 
     restored = succeeded(restore_job(config, "restore", backup.name, "--etag", etag, "--force"))
