@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import base64
 import concurrent.futures
+import contextlib
 import datetime
 import fcntl
 import hashlib
@@ -30,6 +31,7 @@ import time
 import typing as t
 import urllib.request
 
+TAG = "immich-db-backup"  # the log prefix; the media job passes its own
 NAME_PREFIX = "immich-db-"
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 EXTENSIONS = {"zstd": ".sql.zst", "gzip": ".sql.gz"}
@@ -69,8 +71,8 @@ def error_summary(error: BaseException) -> str:
     return "%s: %s" % (type(error).__name__, lines[0]) if lines else type(error).__name__
 
 
-def log(message: str) -> None:
-    print("immich-db-backup: %s" % message, file=sys.stderr, flush=True)
+def log(message: str, tag: str = TAG) -> None:
+    print("%s: %s" % (tag, message), file=sys.stderr, flush=True)
 
 
 def load_config(path: str) -> dict[str, t.Any]:
@@ -296,23 +298,39 @@ def retention(config: dict[str, t.Any], name: str, sent: int, now: datetime.date
     return doomed, ""
 
 
-def ping(config: dict[str, t.Any], ok: bool) -> None:
+def ping(config: dict[str, t.Any], ok: bool, tag: str = TAG) -> None:
     if not config["ping_url"]:
         return
     url = config["ping_url"].rstrip("/") + ("" if ok else "/fail")
     try:
         urllib.request.urlopen(url, timeout=10).close()  # nosec: the operator's own URL
     except OSError as error:
-        log("could not ping %s: %s" % (url, error))
+        log("could not ping %s: %s" % (url, error), tag)
 
 
-def write_status(config: dict[str, t.Any], status: dict[str, t.Any]) -> None:
+def write_status(config: dict[str, t.Any], status: dict[str, t.Any], private: bool = False) -> None:
+    """Replace the status file in one step; `private`: readable by its owner only (0600, a new folder 0700)."""
     path = config["status_file"]
-    os.makedirs(os.path.dirname(path), exist_ok=True)
+    os.makedirs(os.path.dirname(path), mode=0o700 if private else 0o777, exist_ok=True)
     temporary = path + ".tmp"
-    with open(temporary, "w", encoding="utf-8") as handle:
+    opener = (lambda name, flags: os.open(name, flags, 0o600)) if private else None
+    with open(temporary, "w", encoding="utf-8", opener=opener) as handle:
+        if private:
+            os.fchmod(handle.fileno(), 0o600)  # a .tmp left by a killed run keeps its old mode otherwise
         json.dump(status, handle, indent=2)
     os.replace(temporary, path)
+
+
+@contextlib.contextmanager
+def exclusive(path: str) -> t.Iterator[bool]:
+    """Hold an exclusive lock on `path` for the block: True, or False when another run holds it."""
+    with open(path, "a", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
 
 
 def run(config: dict[str, t.Any]) -> int:
@@ -350,10 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, BackupError) as error:
         log("cannot read %s: %s" % (args.config, error))
         return 1
-    with open(config["lock_file"], "a", encoding="utf-8") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    with exclusive(config["lock_file"]) as locked:
+        if not locked:
             log("another backup is running (%s is locked); this run does nothing" % config["lock_file"])
             return 0
         return run(config)
