@@ -226,6 +226,21 @@ def test_an_empty_thumbs_folder_is_refused_and_azure_is_left_alone(config, ssd, 
     assert in_azure(azurite, blob_container) == before
 
 
+def test_an_empty_folder_with_no_copy_yet_is_nothing_to_copy(config, ssd, azurite, blob_container, pings):
+    for path in thumbnails(ssd):
+        path.unlink()
+    done = run_ok(config(backup_folders=["thumbs"]))
+    assert done["copied_files"] == 0 and done["folders"]["thumbs"]["remote_files"] == 0
+    assert in_azure(azurite, blob_container) == {}
+    assert pings.paths == [pings.path]
+
+
+def test_only_the_backup_folders_are_copied(config, azurite, blob_container):
+    run_ok(config(backup_folders=["thumbs"]))
+    assert len(in_azure(azurite, blob_container)) == THUMBNAILS
+    assert in_azure(azurite, blob_container, "encoded-video") == {}
+
+
 def test_a_folder_off_the_ssd_is_refused(config, tmp_path, azurite, blob_container, pings):
     write(tmp_path / "sdcard" / "thumbs" / "a.webp", b"a")
     assert_refused(run_job(config(folders={"thumbs": str(tmp_path / "sdcard" / "thumbs")})), config(), pings,

@@ -76,9 +76,19 @@ def load_config(path: str) -> dict[str, t.Any]:
     for name, path in config["folders"].items():
         if not name or "/" in name or name in (".", "..") or not os.path.isabs(str(path)):
             raise job.BackupError("folders: %r -> %r is not a plain name and an absolute path" % (name, path))
+    unknown = sorted(set(backup_folders(config)) - set(config["folders"]))
+    if unknown:
+        raise job.BackupError("backup_folders names folders that are not in folders: %s" % ", ".join(unknown))
     if not 0 <= float(config["max_loss_ratio"]) < 1:
         raise job.BackupError("max_loss_ratio must be at least 0 and less than 1")
     return config
+
+
+def backup_folders(config: dict[str, t.Any]) -> list[str]:
+    """The folders the backup copies (``backup_folders``, all of ``folders`` when unset); a
+    restore brings back every folder of ``folders`` that has a copy."""
+    names = config.get("backup_folders")
+    return list(config["folders"]) if names is None else list(names)
 
 
 def destination(config: dict[str, t.Any], name: str) -> str:
@@ -258,7 +268,8 @@ def on_ssd(path: str, device: int) -> bool:
 def check_folders(config: dict[str, t.Any], folders: dict[str, dict[str, t.Any]]) -> None:
     """The local side of the guards: every folder on the SSD, holding files; counts into `folders`."""
     device = ssd_device(config)
-    for name, path in config["folders"].items():
+    for name in backup_folders(config):
+        path = config["folders"][name]
         if not os.path.isdir(path):
             raise Refused("%s: %s is missing" % (name, path))
         if not on_ssd(path, device):
@@ -267,8 +278,6 @@ def check_folders(config: dict[str, t.Any], folders: dict[str, dict[str, t.Any]]
         folders[name] = {"path": path, "destination": destination(config, name), "local_files": files,
                          "local_bytes": size}
         log("%s: %d files (%d bytes) in %s" % (name, files, size, path))
-        if files == 0:
-            raise Refused("%s: %s holds no files (an empty or new SSD?)" % (name, path))
 
 
 def check_remote(config: dict[str, t.Any], folders: dict[str, dict[str, t.Any]], accept_loss: bool) -> None:
@@ -279,7 +288,12 @@ def check_remote(config: dict[str, t.Any], folders: dict[str, dict[str, t.Any]],
         log("%s: %d files (%d bytes) in %s" % (name, folder["remote_files"], folder["remote_bytes"],
                                                folder["destination"]))
         refusal = loss_refusal(name, folder["local_files"], folder["remote_files"], float(config["max_loss_ratio"]))
-        if refusal and accept_loss:
+        if folder["local_files"] == 0 and folder["remote_files"] > 0:
+            # Never mirrored, whatever --accept-loss says: an empty folder next to a copy is a
+            # new or wiped SSD, and the copy is what a restore needs.
+            refusals.append("%s: %s holds no files (an empty or new SSD?) while its copy in Azure holds %d"
+                            % (name, folder["path"], folder["remote_files"]))
+        elif refusal and accept_loss:
             log("%s; going on: --accept-loss" % refusal)
         elif refusal:
             refusals.append(refusal)
@@ -301,6 +315,12 @@ def sync(config: dict[str, t.Any], name: str, folder: dict[str, t.Any], accept_l
     return "%s: %s" % (name, failure) if failure else ""
 
 
+def nothing_yet(name: str, folder: dict[str, t.Any]) -> str:
+    log("%s: no files and no copy yet, nothing to copy" % name)
+    folder.update(copied_files=0, copied_bytes=0, deleted_files=0, errors=0, duration_s=0.0)
+    return ""
+
+
 def copied(name: str, folder: dict[str, t.Any]) -> str:
     return "%s: %d files (%d bytes) copied, %d deleted" % (name, folder["copied_files"], folder["copied_bytes"],
                                                            folder["deleted_files"])
@@ -315,7 +335,9 @@ def backup(config: dict[str, t.Any], accept_loss: bool) -> int:
         check_folders(config, folders)
         check_remote(config, folders, accept_loss)
         # One folder failing (a file rclone cannot read) still lets the others be copied.
-        failures = [sync(config, name, folder, accept_loss) for name, folder in folders.items()]
+        # A new library (no files, no copy yet) has nothing to copy.
+        failures = [sync(config, name, folder, accept_loss) if folder["local_files"] else nothing_yet(name, folder)
+                    for name, folder in folders.items()]
         if any(failures):
             raise job.BackupError("; ".join(failure for failure in failures if failure))
         status["result"], status["message"] = "ok", "; ".join(copied(name, folder) for name, folder in folders.items())
