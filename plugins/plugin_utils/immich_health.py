@@ -38,6 +38,7 @@ DEFAULTS: dict[str, t.Any] = {
     "stack_service": "immich-stack.service",
     "tunnel_service": "cloudflared.service",
     "tunnel_enabled": True,
+    "media_enabled": True,
     "project_dir": "/opt/immich",
     "backup_prefix": "backup/",
     "inventory": "inventory.ini",
@@ -447,6 +448,47 @@ def check_backup_job(result: t.Any, blobs: t.Any, opts: dict[str, t.Any]) -> dic
     return check(name, FAIL, detail, fix)
 
 
+def media_commands(opts: dict[str, t.Any]) -> str:
+    return ("ansible-playbook %s -i %s (it runs the thumbnail copy after the database backup); on the Pi: "
+            "sudo journalctl -t immich-media-backup --since -2d" % (opts["backup_playbook"], opts["inventory"]))
+
+
+def check_media_copy(result: t.Any, now: datetime.datetime, opts: dict[str, t.Any]) -> dict[str, t.Any] | None:
+    """The thumbnail copy's last run (roles/backup/files/immich_media_backup.py's status file)."""
+    name = "media_copy"
+    if not opts["media_enabled"]:
+        return None
+    fix = media_commands(opts)
+    reason = not_gathered(result)
+    if reason:
+        return check(name, WARN, "not checked: %s" % reason, fix)
+    text = slurped_text(result)
+    if text is None:
+        return check(name, WARN, "no status file: the thumbnail copy has not run on this Pi yet (%s)"
+                     % first_line(result.get("msg")), fix)
+    try:
+        status = json.loads(text)
+        finished = parse_time(status.get("finished") or status.get("started"))
+    except (TypeError, ValueError):
+        return check(name, WARN, "the status file is not readable JSON (a run may have been cut off)", fix)
+    hours = (now - finished).total_seconds() / 3600
+    detail = "last run %s (%s ago): %s" % (short_time(finished.isoformat()), human_age(hours),
+                                            status.get("result") or "unknown")
+    if status.get("message"):
+        detail += ", %s" % status["message"]
+    if status.get("result") == "refused":
+        return check(name, FAIL, detail, "nothing in Azure was deleted; if the SSD really lost those files (it was "
+                     "replaced, or Immich regenerated them), run once on the Pi: sudo /usr/bin/python3 "
+                     "/opt/immich-backup/immich_media_backup.py --accept-loss; otherwise check the SSD. " + fix)
+    if status.get("result") != "ok":
+        return check(name, FAIL, detail, fix)
+    if hours > opts["backup_fail_hours"]:
+        return check(name, FAIL, detail + ", older than %g h" % opts["backup_fail_hours"], fix)
+    if hours > opts["backup_warn_hours"]:
+        return check(name, WARN, detail + ", older than %g h" % opts["backup_warn_hours"], fix)
+    return check(name, OK, detail)
+
+
 # --- the database, the containers, Immich, the services ---------------------------------------------
 
 
@@ -638,7 +680,8 @@ def options(kwargs: dict[str, t.Any]) -> dict[str, t.Any]:
             opts[key] = float(opts[key])
         except (TypeError, ValueError):
             raise ValueError("%s must be a number, got %r" % (key, opts[key])) from None
-    opts["tunnel_enabled"] = str(opts["tunnel_enabled"]).lower() in ("true", "yes", "1", "on")
+    for flag in ("tunnel_enabled", "media_enabled"):
+        opts[flag] = str(opts[flag]).lower() in ("true", "yes", "1", "on")
     return opts
 
 
@@ -665,6 +708,8 @@ def health_checks(raw: dict[str, t.Any], **kwargs: t.Any) -> list[dict[str, t.An
         checks.append(check_backup_newest(raw["blobs"], now, opts))
     if "backup_status" in raw:
         checks.append(check_backup_job(raw["backup_status"], raw.get("blobs"), opts))
+    if "media_status" in raw:
+        checks.append(check_media_copy(raw["media_status"], now, opts))
     if "database" in raw:
         checks.append(check_database(raw["database"], opts))
     if "compose_ps" in raw:

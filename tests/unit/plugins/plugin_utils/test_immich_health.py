@@ -268,6 +268,43 @@ def test_backup_job_status(result, status):
     assert by_name(run(healthy(backup_status=result)))["backup_job"]["status"] == status
 
 
+# --- the thumbnail copy's status file --------------------------------------------------------------
+
+
+def media_status(result="ok", hours=3.0, message="thumbs: 1000 files (9 MB) copied, 0 deleted"):
+    finished = plugin.parse_time(captured.CAPTURED_AT) - datetime.timedelta(hours=hours)
+    return slurped(json.dumps({"result": result, "message": message, "started": finished.isoformat(),
+                               "finished": finished.isoformat()}))
+
+
+@pytest.mark.parametrize("result, status", [
+    (media_status(), "OK"),
+    (media_status(hours=30), "WARN"),
+    (media_status(hours=60), "FAIL"),
+    (media_status("failed", message="thumbs: Failed to copy: connection refused"), "FAIL"),
+    (slurp_missing("/var/lib/immich-backup/media-status.json"), "WARN"),
+    (slurped("{cut off"), "WARN"),
+])
+def test_media_copy_status(result, status):
+    found = by_name(run(healthy(media_status=result)))
+    assert found["media_copy"]["status"] == status
+    assert [item["check"] for item in run(healthy(media_status=result))].index("media_copy") == \
+        ORDER.index("backup_job") + 1
+
+
+def test_a_refused_media_copy_fails_and_says_how_to_go_on():
+    found = by_name(run(healthy(media_status=media_status(
+        "refused", message="thumbs holds 3 files, its copy in Azure 1000; nothing in Azure was touched"))))
+    assert found["media_copy"]["status"] == "FAIL"
+    assert "holds 3 files" in found["media_copy"]["detail"]
+    assert "--accept-loss" in found["media_copy"]["fix"] and "nothing in Azure was deleted" in found["media_copy"]["fix"]
+
+
+def test_the_media_copy_is_not_checked_when_it_is_off():
+    checks = run(healthy(media_status=media_status("failed")), media_enabled="false")
+    assert "media_copy" not in by_name(checks)
+
+
 # --- the SSD and free space -----------------------------------------------------------------------
 
 
