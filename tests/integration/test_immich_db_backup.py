@@ -8,13 +8,11 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
-import http.server
 import importlib.util
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import types
 import uuid
@@ -90,34 +88,6 @@ def stopped(container: str):
     finally:
         subprocess.run(["docker", "start", container], check=True, capture_output=True)
         wait_ready(container)
-
-
-@pytest.fixture
-def pings():
-    """A tiny health-check endpoint on 127.0.0.1: `url` for the config, `paths` it was called on."""
-    paths: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
-            paths.append(self.path)
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args) -> None:  # quiet
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    path = "/ping/%s" % uuid.uuid4()
-    try:
-        yield types.SimpleNamespace(url="http://127.0.0.1:%d%s" % (server.server_address[1], path),
-                                    path=path, paths=paths)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 @pytest.fixture

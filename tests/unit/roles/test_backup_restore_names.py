@@ -6,28 +6,13 @@ is told in one line."""
 from __future__ import annotations
 
 import datetime
-import importlib.util
 import os
 import re
-import sys
 
 import pytest
 import yaml
 from ansible_collections.homelab.immich_pi.plugins.plugin_utils import immich_health
-
-FILES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "roles", "backup", "files")
-
-
-def load(name: str):
-    sys.path.insert(0, os.path.abspath(FILES))
-    try:
-        spec = importlib.util.spec_from_file_location(name, os.path.join(FILES, name + ".py"))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.pop(0)
-
+from ansible_collections.homelab.immich_pi.tests.unit.roles.backup_job_files import FILES, load
 
 backup = load("immich_db_backup")
 restore = load("immich_db_restore")

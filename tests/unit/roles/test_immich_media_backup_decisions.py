@@ -4,26 +4,11 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import sys
 
 import pytest
 
-FILES = os.path.join(os.path.dirname(__file__), "..", "..", "..", "roles", "backup", "files")
-
-
-def load(name: str):
-    sys.path.insert(0, os.path.abspath(FILES))
-    try:
-        spec = importlib.util.spec_from_file_location(name, os.path.join(FILES, name + ".py"))
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        return module
-    finally:
-        sys.path.pop(0)
-
+from ansible_collections.homelab.immich_pi.tests.unit.roles.backup_job_files import load
 
 media = load("immich_media_backup")
 
