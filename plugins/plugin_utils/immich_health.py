@@ -472,8 +472,8 @@ def check_media_copy(result: t.Any, now: datetime.datetime, opts: dict[str, t.An
     except (TypeError, ValueError):
         return check(name, WARN, "the status file is not readable JSON (a run may have been cut off)", fix)
     hours = (now - finished).total_seconds() / 3600
-    detail = "last run %s (%s ago): %s" % (short_time(finished.isoformat()), human_age(hours),
-                                            status.get("result") or "unknown")
+    detail = "last run %s (%s ago): %s" % (
+        short_time(finished.isoformat()), human_age(hours), status.get("result") or "unknown")
     if status.get("message"):
         detail += ", %s" % status["message"]
     if status.get("result") == "refused":
