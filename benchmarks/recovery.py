@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Thumbnails back onto a new SSD from their copy in Azure, against downloading every original again.
 
-In one run, against its own Azurite in memory (benchmarks/private_azurite.py):
+In one run, against its own Azurite (benchmarks/private_azurite.py):
 
 1. a database with Immich v3.2.2's schema and --assets assets (tests/testbed/files/immich_v3_schema.sql,
    then immich_v3_data.sql) in a throwaway container of the test bed's PostgreSQL image;
@@ -222,7 +222,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace):
         self.args = args
         self.work = tempfile.mkdtemp(prefix="bench-recovery-", dir=args.tmpdir)
-        self.private_azurite = _load("_bench_private_azurite", PRIVATE_AZURITE).PrivateAzurite(self.work)
+        self.private_azurite = _load("_bench_private_azurite", PRIVATE_AZURITE).PrivateAzurite(self.work, args.azurite_index)
         self.service = None
         self.tag = secrets.token_hex(4)
         self.blob_container = f"bench-{secrets.token_hex(6)}"
@@ -491,7 +491,8 @@ class Bench:
         self.service = azurite.service_client()
         self.service.create_container(self.blob_container)
         self.container_client = self.service.get_container_client(self.blob_container)
-        log(f"Azurite in memory at {self.private_azurite.endpoint}, Blob container {self.blob_container}, "
+        log(f"Azurite ({args.azurite_index} index) at {self.private_azurite.endpoint}, Blob container "
+            f"{self.blob_container}, "
             f"work dir {self.work}")
         raw: dict = {"versions": {
             "rclone": run([args.rclone, "version"]).splitlines()[0],
@@ -552,6 +553,7 @@ def summarize(args: argparse.Namespace, raw: dict) -> dict:
         "seed": args.seed,
         "repeat": args.repeat,
         "statistic": "median" if args.repeat > 1 else "single run",
+        "azurite_index": args.azurite_index,
         "sizes": {kind: {"min": low, "max": high} for kind, (low, high) in SIZES.items()},
         "versions": {**raw["versions"], "postgres": raw["database"]["postgres"]},
         "context": raw["context"],
@@ -602,7 +604,7 @@ def report(summary: dict) -> None:
     print(f"\nRecovery of Immich's thumbnails onto a new SSD - {summary['assets']} assets, "
           f"restore: {summary['statistic']} of {summary['repeat']}")
     print(f"PostgreSQL {versions['postgres']}, {versions['rclone']}, job under {versions['python']}, "
-          f"Docker {versions['docker']}")
+          f"Docker {versions['docker']}, Azurite's blob index: {summary['azurite_index']}")
     print(f"load average start {context['start']['loadavg'][0]:.2f}, end {context['end']['loadavg'][0]:.2f} on "
           f"{context['cpus']} CPUs; containers not ours: {context['start']['other_containers']} at start, "
           f"{context['end']['other_containers']} at end")
@@ -682,6 +684,10 @@ def main(argv=None) -> int:
     parser.add_argument("--verify-sample", type=int, default=1000,
                         help="restored files compared byte for byte with Pi 1's (default 1000; all are checked by "
                              "name and size)")
+    parser.add_argument("--azurite-index", choices=("mariadb", "memory"), default="mariadb",
+                        help="the private Azurite's blob index: Azurite's SQL mode in a private MariaDB "
+                             "(default; needs Debian's mariadb-server) or LokiJS in memory (slows down with "
+                             "every blob: fine for a few thousand)")
     parser.add_argument("--json", metavar="PATH", help="also write the JSON result to PATH")
     parser.add_argument("--keep", action="store_true",
                         help="keep the database container and the work dir with the SSD images")
