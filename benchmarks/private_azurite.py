@@ -71,6 +71,23 @@ def stop_process(proc: subprocess.Popen | None) -> None:
         proc.wait()
 
 
+def account_at(endpoint: str):
+    """tests/integration/conftest.py's Azurite helper (account, key, service_client(),
+    rclone_config()) pointed at another endpoint: a private Azurite, or a proxy in front of one."""
+    spec = importlib.util.spec_from_file_location("_bench_private_azurite_conftest", CONFTEST)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    shared = module.Azurite
+
+    class Elsewhere(shared):
+        pass
+
+    Elsewhere.endpoint = endpoint
+    Elsewhere.connection_string = (f"DefaultEndpointsProtocol=http;AccountName={shared.account};"
+                                   f"AccountKey={shared.key};BlobEndpoint={endpoint};")
+    return Elsewhere()
+
+
 class PrivateMariadb:
     """mariadbd on a throwaway data dir, 127.0.0.1 only, no grant tables (nothing else can reach it)."""
 
@@ -147,19 +164,7 @@ class PrivateAzurite:
         return self
 
     def account(self):
-        spec = importlib.util.spec_from_file_location("_bench_private_azurite_conftest", CONFTEST)
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        shared = module.Azurite
-        endpoint = self.endpoint
-
-        class Private(shared):
-            pass
-
-        Private.endpoint = endpoint
-        Private.connection_string = (f"DefaultEndpointsProtocol=http;AccountName={shared.account};"
-                                     f"AccountKey={shared.key};BlobEndpoint={endpoint};")
-        return Private()
+        return account_at(self.endpoint)
 
     def stop(self) -> None:
         stop_process(self.proc)
