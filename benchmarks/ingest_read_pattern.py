@@ -133,13 +133,14 @@ VARIANTS = {
     # --small-cache-fraction of the asset bytes at run time, and a shorter poll interval.
     "full-smallcache": (FULL, []),
     "full-smallcache-poll5s": (FULL, ["--vfs-cache-poll-interval", "5s"]),
+    "full-smallcache-poll10s": (FULL, ["--vfs-cache-poll-interval", "10s"]),
     "writes-sync": (WRITES, ["--async-read=false"]),
     "writes-sync-chunk2M": (WRITES, ["--async-read=false", "--vfs-read-chunk-size", "2M", "--buffer-size", "2M"]),
     # For the tree walk: the whole tree listed at mount time with ListR (a flat listing).
     "role-refresh": ({}, ["--fast-list", "--vfs-refresh"]),
 }
 DEFAULT_VARIANTS = "role,writes-chunk2M,writes-nobuf,full,full-chunk2M,full-smallcache,full-smallcache-poll5s"
-SMALL_CACHE = ("full-smallcache", "full-smallcache-poll5s")
+SMALL_CACHE = ("full-smallcache", "full-smallcache-poll5s", "full-smallcache-poll10s")
 
 
 # --------------------------------------------------------------------------------------------
