@@ -29,7 +29,8 @@ options:
       - The registered results, by name. Each key is optional.
       - C(df) - C(df --block-size=1 --output=size,avail,fstype,source,target,file / <ssd mount point>).
       - C(azure_mount) - M(homelab.immich_pi.rclone_mount_info).
-      - C(units) - C(systemctl show --property=Id,LoadState,ActiveState,SubState,Result <units>).
+      - C(units) - C(systemctl show --property=Id,LoadState,ActiveState,SubState,Result,StatusText <units>); rclone's
+        C(StatusText) says how many files wait to be uploaded.
       - C(vfs_cache) - C(du --summarize --block-size=1 <rclone cache dir>).
       - C(blobs) - M(homelab.immich_pi.azure_blob_info) on the backup prefix.
       - C(backup_status) - C(slurp) of the backup job's C(status.json).
@@ -97,7 +98,10 @@ options:
     type: str
     default: 20G
   vfs_cache_warn_percent:
-    description: A VFS cache at or above this share of its limit is C(WARN).
+    description:
+      - A VFS cache at or above this share of its limit is C(WARN) while files wait to be uploaded
+        (or rclone did not say). A cache near its limit with nothing waiting is normal, rclone
+        evicts the photos it read longest ago as it needs room.
     type: float
     default: 90
   vfs_cache_fail_percent:

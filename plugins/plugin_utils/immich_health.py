@@ -306,7 +306,22 @@ def check_azure_shadowed(result: t.Any, opts: dict[str, t.Any]) -> dict[str, t.A
                  "delete %s)" % (stack, service, STRANDED, path, STRANDED, service, stack, STRANDED, path, STRANDED))
 
 
-def check_vfs_cache(result: t.Any, opts: dict[str, t.Any]) -> dict[str, t.Any]:
+# rclone's cache cleaner reports to systemd after every poll (sd_notify STATUS, seen in the
+# unit's StatusText), e.g. "[13:05] vfs cache: objects 1 (was 1) in use 1, to upload 1,
+# uploading 0, total size 3 (was 3)" (rclone/rclone vfs/vfscache/cache.go, clean()).
+VFS_CACHE_STATUS = re.compile(r"\bto upload (\d+), uploading (\d+)\b")
+
+
+def vfs_cache_waiting(units: dict[str, dict[str, str]], service: str) -> int | None:
+    """Files in the VFS cache that rclone has not uploaded yet, or None when rclone did not say."""
+    found = VFS_CACHE_STATUS.search((units.get(service) or {}).get("StatusText", ""))
+    return int(found.group(1)) + int(found.group(2)) if found else None
+
+
+def check_vfs_cache(result: t.Any, units: dict[str, dict[str, str]], opts: dict[str, t.Any]) -> dict[str, t.Any]:
+    """A full cache is normal: it holds photos read recently and rclone evicts them as it needs
+    room. A cache near its limit with uploads waiting, or far over it, is not: only files that
+    are uploaded (and not open) can be evicted."""
     name, service = "vfs_cache", opts["rclone_service"]
     fix = ("uploads to Azure may be stuck: journalctl -u %s -n 100 (look for upload errors); "
            "or raise rclone_mount_vfs_cache_max_size and run playbooks/site.yml" % service)
@@ -319,14 +334,18 @@ def check_vfs_cache(result: t.Any, opts: dict[str, t.Any]) -> dict[str, t.Any]:
                      "check rclone_mount_cache_dir; sudo systemctl restart %s creates it" % service)
     used = int(fields[0])
     where = fields[1].strip() if len(fields) > 1 else "the cache"
+    waiting = vfs_cache_waiting(units, service)
+    uploads = ("uploads waiting: unknown (rclone reported none)" if waiting is None
+               else "%d file%s waiting to upload" % (waiting, "" if waiting == 1 else "s"))
     limit = parse_size(opts["vfs_cache_max_size"])
     if limit is None:
-        return check(name, OK, "%s: %s used, no limit (rclone_mount_vfs_cache_max_size: off)" % (where, human_bytes(used)))
+        return check(name, OK, "%s: %s used, no limit (rclone_mount_vfs_cache_max_size: off), %s"
+                     % (where, human_bytes(used), uploads))
     percent = 100.0 * used / limit if limit else 100.0
-    detail = "%s: %s used of %s max (%.0f %%)" % (where, human_bytes(used), human_bytes(limit), percent)
+    detail = "%s: %s used of %s max (%.0f %%), %s" % (where, human_bytes(used), human_bytes(limit), percent, uploads)
     if percent >= opts["vfs_cache_fail_percent"]:
         return check(name, FAIL, detail, fix)
-    if percent >= opts["vfs_cache_warn_percent"]:
+    if percent >= opts["vfs_cache_warn_percent"] and waiting != 0:
         return check(name, WARN, detail, fix)
     return check(name, OK, detail)
 
@@ -702,7 +721,7 @@ def health_checks(raw: dict[str, t.Any], **kwargs: t.Any) -> list[dict[str, t.An
         checks.append(check_sd_card_space(raw["df"], opts))
         checks.append(check_ssd_space(raw["df"], opts))
     if "vfs_cache" in raw:
-        checks.append(check_vfs_cache(raw["vfs_cache"], opts))
+        checks.append(check_vfs_cache(raw["vfs_cache"], units, opts))
     if "blobs" in raw:
         checks.append(check_blob_container(raw["blobs"], opts))
         checks.append(check_backup_newest(raw["blobs"], now, opts))

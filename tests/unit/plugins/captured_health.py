@@ -10,7 +10,9 @@ point), rclone_crashloop (rclone killed every second: a dead FUSE mount), contai
 container_stopped (the stack unit restarts the whole stack), backup_failed_mount_down (the
 backup job run while the stack was down), blob_unreachable and blob_badkey (the controller
 pointed at a closed port, and given a wrong account key), no_backup (every backup deleted from
-Azure). Captured 2026-11-22 between 03:20 and 03:31 UTC.
+Azure). Captured 2026-11-22 between 03:20 and 03:31 UTC. Added since, by hand: the units'
+StatusText (asked for from 2026-12-05): rclone's line in HEALTHY, in the format rclone 1.75.2
+sends to systemd after each cache poll; the BROKEN captures have none, as when rclone is down.
 """
 
 from __future__ import annotations
@@ -416,7 +418,7 @@ HEALTHY = {
         "cmd": [
             "systemctl",
             "show",
-            "--property=Id,LoadState,ActiveState,SubState,Result",
+            "--property=Id,LoadState,ActiveState,SubState,Result,StatusText",
             "rclone-azurephotos.service",
             "immich-stack.service",
             "cloudflared.service",
@@ -430,6 +432,7 @@ HEALTHY = {
         "LoadState=loaded\n"
         "ActiveState=active\n"
         "SubState=running\n"
+        "StatusText=[13:05] vfs cache: objects 4 (was 4) in use 0, to upload 0, uploading 0, total size 68Ki (was 68Ki)\n"
         "\n"
         "Result=success\n"
         "Id=immich-stack.service\n"
@@ -530,7 +533,7 @@ BROKEN = {
             "cmd": [
                 "systemctl",
                 "show",
-                "--property=Id,LoadState,ActiveState,SubState,Result",
+                "--property=Id,LoadState,ActiveState,SubState,Result,StatusText",
                 "rclone-azurephotos.service",
                 "immich-stack.service",
                 "cloudflared.service",
@@ -640,7 +643,7 @@ BROKEN = {
             "cmd": [
                 "systemctl",
                 "show",
-                "--property=Id,LoadState,ActiveState,SubState,Result",
+                "--property=Id,LoadState,ActiveState,SubState,Result,StatusText",
                 "rclone-azurephotos.service",
                 "immich-stack.service",
                 "cloudflared.service",
@@ -752,7 +755,7 @@ BROKEN = {
             "cmd": [
                 "systemctl",
                 "show",
-                "--property=Id,LoadState,ActiveState,SubState,Result",
+                "--property=Id,LoadState,ActiveState,SubState,Result,StatusText",
                 "rclone-azurephotos.service",
                 "immich-stack.service",
                 "cloudflared.service",
@@ -862,7 +865,7 @@ BROKEN = {
             "cmd": [
                 "systemctl",
                 "show",
-                "--property=Id,LoadState,ActiveState,SubState,Result",
+                "--property=Id,LoadState,ActiveState,SubState,Result,StatusText",
                 "rclone-azurephotos.service",
                 "immich-stack.service",
                 "cloudflared.service",
@@ -1005,7 +1008,7 @@ BROKEN = {
             "cmd": [
                 "systemctl",
                 "show",
-                "--property=Id,LoadState,ActiveState,SubState,Result",
+                "--property=Id,LoadState,ActiveState,SubState,Result,StatusText",
                 "rclone-azurephotos.service",
                 "immich-stack.service",
                 "cloudflared.service",

@@ -11,6 +11,7 @@ import datetime
 import importlib.util
 import json
 import os
+import re
 import sys
 
 import pytest
@@ -87,7 +88,8 @@ def test_healthy_pi_is_all_ok_in_order():
     assert found["containers"]["detail"] == \
         "4 of 4 running and healthy (database, immich-machine-learning, immich-server, redis)"
     assert found["database"]["detail"] == "Postgres 17.11, pgvector (cube 1.5, earthdistance 1.2, vector 0.8.0)"
-    assert found["vfs_cache"]["detail"] == "/mnt/ssd/rclone-cache: 68.0 KiB used of 20.0 GiB max (0 %)"
+    assert found["vfs_cache"]["detail"] == \
+        "/mnt/ssd/rclone-cache: 68.0 KiB used of 20.0 GiB max (0 %), 0 files waiting to upload"
     # The simulated Pi has no thermal zone and no vcgencmd: not reported is never a failure.
     assert found["cpu_temperature"]["detail"].startswith("not reported")
     assert found["throttling"]["detail"].startswith("not reported")
@@ -381,12 +383,48 @@ def test_bad_rclone_size():
         run(healthy(), vfs_cache_max_size="twenty gigs")
 
 
-@pytest.mark.parametrize("used, status", [(8 * 1024 ** 3, "OK"), (19 * 1024 ** 3, "WARN"), (25 * 1024 ** 3, "FAIL")])
-def test_vfs_cache_use(used, status):
-    found = by_name(run(healthy(vfs_cache=command("%d\t/mnt/ssd/rclone-cache" % used))))
+def rclone_status(to_upload, uploading):
+    """The units' capture with rclone's StatusText saying how many files wait to be uploaded."""
+    units = copy.deepcopy(captured.HEALTHY["units"])
+    units["stdout"] = re.sub(r"to upload \d+, uploading \d+", "to upload %d, uploading %d" % (to_upload, uploading),
+                             units["stdout"])
+    return units
+
+
+def cache_of(used):
+    return command("%d\t/mnt/ssd/rclone-cache" % used)
+
+
+GiB = 1024 ** 3
+
+
+@pytest.mark.parametrize("used, to_upload, uploading, status", [
+    (8 * GiB, 0, 0, "OK"),
+    # Full of photos read recently, nothing waiting: what --vfs-cache-mode full looks like.
+    (19 * GiB, 0, 0, "OK"),
+    (20 * GiB, 0, 0, "OK"),
+    # Near the limit with uploads waiting: they may be stuck.
+    (19 * GiB, 3, 0, "WARN"),
+    (19 * GiB, 0, 1, "WARN"),
+    (8 * GiB, 40, 4, "OK"),
+    # Far over the limit: rclone could not evict (files not uploaded, or held open).
+    (25 * GiB, 0, 0, "FAIL"),
+    (25 * GiB, 7, 1, "FAIL"),
+])
+def test_vfs_cache_use(used, to_upload, uploading, status):
+    found = by_name(run(healthy(vfs_cache=cache_of(used), units=rclone_status(to_upload, uploading))))
     assert found["vfs_cache"]["status"] == status
+    waiting = to_upload + uploading
+    assert "%d file%s waiting to upload" % (waiting, "" if waiting == 1 else "s") in found["vfs_cache"]["detail"]
     if status != "OK":
         assert "journalctl -u rclone-azurephotos.service" in found["vfs_cache"]["fix"]
+
+
+def test_vfs_cache_near_its_limit_is_a_warning_when_rclone_did_not_say_what_waits():
+    """rclone down or too old to report: a nearly full cache may hold stuck uploads."""
+    found = by_name(run(healthy(vfs_cache=cache_of(19 * GiB), units=captured.BROKEN["mount_stopped"]["units"])))
+    assert found["vfs_cache"]["status"] == "WARN"
+    assert "uploads waiting: unknown" in found["vfs_cache"]["detail"]
 
 
 def test_vfs_cache_without_limit_and_missing():
