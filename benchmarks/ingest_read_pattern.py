@@ -130,17 +130,18 @@ VARIANTS = {
     "full-chunk2M": (FULL, ["--vfs-read-chunk-size", "2M", "--buffer-size", "2M"]),
     "full-ra64M": (FULL, ["--vfs-read-ahead", "64M"]),
     # The cache bounded like a big library on the Pi (110 GB through a 20 GB cache): max size set to
-    # --small-cache-fraction of the asset bytes at run time, and a shorter poll interval.
+    # --small-cache-fraction of the asset bytes at run time, with the role's poll interval, rclone's
+    # default one and a shorter one.
     "full-smallcache": (FULL, []),
+    "full-smallcache-poll1m": (FULL, ["--vfs-cache-poll-interval", "1m"]),
     "full-smallcache-poll5s": (FULL, ["--vfs-cache-poll-interval", "5s"]),
-    "full-smallcache-poll10s": (FULL, ["--vfs-cache-poll-interval", "10s"]),
     "writes-sync": (WRITES, ["--async-read=false"]),
     "writes-sync-chunk2M": (WRITES, ["--async-read=false", "--vfs-read-chunk-size", "2M", "--buffer-size", "2M"]),
     # For the tree walk: the whole tree listed at mount time with ListR (a flat listing).
     "role-refresh": ({}, ["--fast-list", "--vfs-refresh"]),
 }
-DEFAULT_VARIANTS = "role,writes-chunk2M,writes-nobuf,full,full-chunk2M,full-smallcache,full-smallcache-poll5s"
-SMALL_CACHE = ("full-smallcache", "full-smallcache-poll5s", "full-smallcache-poll10s")
+DEFAULT_VARIANTS = "role,writes,full-chunk2M,full-ra64M,full-smallcache,full-smallcache-poll1m"
+SMALL_CACHE = ("full-smallcache", "full-smallcache-poll1m", "full-smallcache-poll5s")
 
 
 # --------------------------------------------------------------------------------------------
