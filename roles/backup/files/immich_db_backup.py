@@ -8,8 +8,15 @@ block is read while the last one uploads), and the blob is committed (made visib
 when every stage exited 0 and bytes came out. A failure at any stage leaves no object; the
 staged blocks are never committed and Azure drops them after a week.
 
+After the work, the job pings ``ping_url`` (a healthchecks-style URL: the URL itself on
+success, URL/fail otherwise), then writes the status file with the ping's outcome in it, then
+logs one line. A failed ping fails the run, and so does a status file that cannot be written
+(said in the log); the log and the status file name the ping's scheme and host only, since the
+rest of a healthchecks URL is the check's secret.
+
 Exit codes: 0 a good backup; 1 a failure (nothing stored); 2 stored, but suspiciously small
-next to the previous one, so nothing was pruned; 0 too when another run holds the lock.
+next to the previous one, so nothing was pruned; 4 stored (good or suspicious), but the ping
+failed or the status file could not be written; 0 too when another run holds the lock.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ import sys
 import threading
 import time
 import typing as t
+import urllib.parse
 import urllib.request
 
 TAG = "immich-db-backup"  # the log prefix; the media job passes its own
@@ -38,6 +46,14 @@ EXTENSIONS = {"zstd": ".sql.zst", "gzip": ".sql.gz"}
 # immich-db-<UTC time>-<Immich release>.sql.zst|.sql.gz[.age]: any compression, so a changed
 # setting still prunes the older backups; nothing else (a hand-made dump) is ever pruned.
 OUR_NAME = re.compile(r"immich-db-(\d{8}T\d{6}Z)-v\d+\.\d+\.\d+\.sql\.(?:zst|gz)(?:\.age)?")
+# A ping URL the job sends to: http or https, a host, no whitespace. The backup role's preflight
+# refuses anything else with the same pattern (__backup_ping_url_pattern in roles/backup/vars).
+PING_URL = re.compile(r"(?P<scheme>https?)://(?:[^\s/?#@]*@)?(?P<host>\[[0-9A-Fa-f:.]+\]|[^\s/?#@:\[\]]+)"
+                      r"(?::[0-9]{1,5})?(?:[/?#]\S*)?\Z", re.IGNORECASE)
+PING_TIMEOUT = 10  # seconds
+PING_SETTING = "backup_ping_url"  # the role variable behind ping_url, named in the messages
+# Exit codes (the module docstring says what each means).
+OK, FAILED, SUSPICIOUS, REPORT_FAILED = 0, 1, 2, 4
 DEFAULTS: dict[str, t.Any] = {
     "container": "immich_postgres",
     "db_user": "postgres",
@@ -298,14 +314,44 @@ def retention(config: dict[str, t.Any], name: str, sent: int, now: datetime.date
     return doomed, ""
 
 
-def ping(config: dict[str, t.Any], ok: bool, tag: str = TAG) -> None:
-    if not config["ping_url"]:
-        return
-    url = config["ping_url"].rstrip("/") + ("" if ok else "/fail")
+def ping_target(url: str) -> str:
+    """Where a ping goes, for the log and the status file: scheme and host only (the rest of a
+    healthchecks URL is the check's secret UUID), or why it is no ping URL at all."""
+    found = PING_URL.match(url)
+    if not found:
+        return "the ping URL (not shown)"
+    return "%s://%s" % (found.group("scheme").lower(), found.group("host"))
+
+
+def without_secrets(text: str, url: str) -> str:
+    """`text` with the parts of `url` after its host left out (an error may quote them)."""
+    split = urllib.parse.urlsplit(url)
+    secrets = {url, url.rstrip("/"), split.path, split.query, split.fragment, split.netloc.rpartition("@")[0]}
+    for secret in sorted((item for item in secrets if len(item) > 1), key=len, reverse=True):
+        text = text.replace(secret, "...")
+    return text
+
+
+def ping(config: dict[str, t.Any], ok: bool) -> dict[str, t.Any] | None:
+    """Ping `ping_url` (on success) or its /fail; None when there is no ping URL. Returns what
+    happened, for the status file: to (scheme and host), signal (success, or fail: URL/fail),
+    result (ok or failed), and the HTTP status or the error. Never raises: a ping that fails
+    is the run's failure, not a crash."""
+    url = str(config["ping_url"] or "")
+    if not url:
+        return None
+    outcome: dict[str, t.Any] = {"to": ping_target(url), "signal": "success" if ok else "fail", "result": "ok"}
+    if not PING_URL.match(url):
+        outcome.update(result="failed", error="not an http:// or https:// URL with a host and no spaces")
+        return outcome
     try:
-        urllib.request.urlopen(url, timeout=10).close()  # nosec: the operator's own URL
-    except OSError as error:
-        log("could not ping %s: %s" % (url, error), tag)
+        with urllib.request.urlopen(url.rstrip("/") + ("" if ok else "/fail"),  # nosec: the operator's own URL
+                                    timeout=PING_TIMEOUT) as answer:
+            outcome["http_status"] = answer.status
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        # HTTPError (the service answered 4xx/5xx), URLError, a timeout, a malformed answer.
+        outcome.update(result="failed", error=without_secrets(error_summary(error), url))
+    return outcome
 
 
 def write_status(config: dict[str, t.Any], status: dict[str, t.Any], private: bool = False) -> None:
@@ -333,30 +379,59 @@ def exclusive(path: str) -> t.Iterator[bool]:
         yield True
 
 
+def finish(config: dict[str, t.Any], status: dict[str, t.Any], code: int, started: float, stored: str,
+           tag: str = TAG, private: bool = False, setting: str = PING_SETTING) -> int:
+    """The end of a run, after the work: ping, then write the status file (with the ping's
+    outcome), then log one line. `code` is the work's own exit code and `status["result"]` its
+    result; `stored` names what the work put in Azure (the backup object), `setting` the role
+    variable of the ping URL. A failed ping or an unwritable status file fails the run: the
+    code stays FAILED when the work failed already, and is REPORT_FAILED when the work had
+    stored something. Returns the run's exit code."""
+    status["backup_result"] = status["result"]
+    outcome = ping(config, code == OK)
+    status["ping"] = outcome
+    if outcome is not None and outcome["result"] != "ok":
+        which = "" if outcome["signal"] == "success" else "/fail "
+        why = "the %sping to %s failed: %s (check %s)" % (which, outcome["to"], outcome["error"], setting)
+        if code == FAILED:
+            status["message"] += "; and %s" % why
+        else:
+            code, status["result"] = REPORT_FAILED, "failed"
+            status["message"] += "; %s is stored, but %s" % (stored, why)
+    status["duration_s"] = round(time.monotonic() - started, 1)
+    status["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
+    try:
+        write_status(config, status, private)
+    except Exception as error:  # pylint: disable=broad-exception-caught
+        why = "the status file %s cannot be written: %s" % (config["status_file"], error_summary(error))
+        if code in (OK, SUSPICIOUS):
+            code, status["result"] = REPORT_FAILED, "failed"
+            status["message"] += "; %s is stored, but %s" % (stored, why)
+        else:
+            status["message"] += "; and %s" % why
+    log("%s in %.1f s: %s" % (status["result"], status["duration_s"], status["message"]), tag)
+    return code
+
+
 def run(config: dict[str, t.Any]) -> int:
     started = time.monotonic()
     now = datetime.datetime.now(datetime.timezone.utc)
     name = object_name(config, now)
     status: dict[str, t.Any] = {"started": now.isoformat(), "object": name, "bytes": 0, "pruned": []}
-    code = 0
+    code = OK
     try:
         sent, sha256 = upload(config, name)
         pruned, warning = retention(config, name, sent, now)
         status.update(bytes=sent, sha256=sha256, pruned=pruned)
         if warning:
-            code, status["result"], status["message"] = 2, "suspicious", warning
+            code, status["result"], status["message"] = SUSPICIOUS, "suspicious", warning
         else:
             status["result"], status["message"] = "ok", "stored %s (%d bytes), pruned %d" % (name, sent, len(pruned))
     except BackupError as error:
-        code, status["result"], status["message"] = 1, "failed", str(error)
+        code, status["result"], status["message"] = FAILED, "failed", str(error)
     except Exception as error:  # pylint: disable=broad-exception-caught
-        code, status["result"], status["message"] = 1, "failed", error_summary(error)
-    status["duration_s"] = round(time.monotonic() - started, 1)
-    status["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
-    write_status(config, status)
-    log("%s in %.1f s: %s" % (status["result"], status["duration_s"], status["message"]))
-    ping(config, code == 0)
-    return code
+        code, status["result"], status["message"] = FAILED, "failed", error_summary(error)
+    return finish(config, status, code, started, "the backup itself (%s)" % name)
 
 
 def main(argv: list[str] | None = None) -> int:

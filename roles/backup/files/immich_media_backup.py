@@ -14,8 +14,13 @@ itself. --accept-loss runs once past both guards. Immich's .immich marker files 
 `restore` copies each folder back onto the SSD (never elsewhere) and gives the files the
 folder's owner; it prints a JSON report on stdout.
 
+After the copy, `backup` pings ``ping_url`` (URL on success, URL/fail otherwise), then writes
+the status file with the ping's outcome in it, as immich_db_backup.py does: a failed ping, or a
+status file that cannot be written (said in the log), fails the run.
+
 Exit codes: backup: 0 ok, or another run holds the lock; 1 refused or failed (the status
-file says which). restore: 0 done; 1 failed; 3 refused (a folder is not on the SSD).
+file says which); 4 copied, but the ping failed or the status file could not be written.
+restore: 0 done; 1 failed; 3 refused (a folder is not on the SSD).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import immich_db_backup as job  # noqa: E402  pylint: disable=wrong-import-position
 
 TAG = "immich-media-backup"
+PING_SETTING = "backup_media_ping_url"  # the role variable behind ping_url
 MARKER = ".immich"  # Immich's folder check; the restore writes it from the database instead
 REFUSED = 3
 DIRECTORY_NOT_FOUND = 3  # rclone's exit code: nothing stored under that path yet
@@ -350,12 +356,9 @@ def backup(config: dict[str, t.Any], accept_loss: bool) -> int:
     for key, field in (("files", "local_files"), ("bytes", "local_bytes"), ("copied_files", "copied_files"),
                        ("copied_bytes", "copied_bytes"), ("deleted_files", "deleted_files")):
         status[key] = sum(folder.get(field, 0) for folder in folders.values())
-    status["duration_s"] = round(time.monotonic() - started, 1)
-    status["finished"] = datetime.datetime.now(datetime.timezone.utc).isoformat()
-    job.write_status(config, status, private=True)
-    log("%s in %.1f s: %s" % (status["result"], status["duration_s"], status["message"]))
-    job.ping(config, status["result"] == "ok", TAG)
-    return 0 if status["result"] == "ok" else 1
+    copies = ", ".join(folder["destination"] for folder in folders.values())
+    return job.finish(config, status, job.OK if status["result"] == "ok" else job.FAILED, started,
+                      "the copy itself (%s)" % copies, TAG, private=True, setting=PING_SETTING)
 
 
 def restore_target(path: str, device: int) -> str:
