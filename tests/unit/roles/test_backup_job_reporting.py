@@ -8,10 +8,13 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import urllib.error
 
 import pytest
-from ansible_collections.homelab.immich_pi.tests.unit.roles.backup_job_files import load
+import yaml
+
+from ansible_collections.homelab.immich_pi.tests.unit.roles.backup_job_files import FILES, load
 
 job = load("immich_db_backup")
 media = load("immich_media_backup")
@@ -54,6 +57,17 @@ def test_a_ping_url_is_named_by_its_scheme_and_host_only(url, target):
 def test_what_is_not_an_http_url_with_a_host_and_no_spaces_is_no_ping_url(url):
     assert not job.PING_URL.match(url)
     assert SECRET not in job.ping_target(url) and "not shown" in job.ping_target(url)
+
+
+def test_the_role_refuses_what_the_jobs_refuse():
+    """The preflight's pattern is the jobs' own (the Jinja match test is re.match)."""
+    with open(os.path.join(FILES, "..", "vars", "main.yml"), encoding="utf-8") as handle:
+        role_vars = yaml.safe_load(handle)
+    assert role_vars["__backup_ping_url_pattern"] == job.PING_URL.pattern
+    assert job.PING_URL.flags & re.IGNORECASE
+    with open(os.path.join(FILES, "..", "tasks", "preflight.yml"), encoding="utf-8") as handle:
+        preflight = handle.read()
+    assert "'ansible.builtin.match', __backup_ping_url_pattern, ignorecase=true" in preflight
 
 
 def test_an_error_that_quotes_the_url_is_told_without_its_secret():
