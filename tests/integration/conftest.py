@@ -83,13 +83,15 @@ def rclone_binary() -> str:
 
 @pytest.fixture
 def pings():
-    """A tiny health-check endpoint on 127.0.0.1: `url` for the config, `paths` it was called on."""
+    """A tiny health-check endpoint on 127.0.0.1: `url` for the config, `paths` it was called on;
+    it answers `answer` (200 unless a test sets another HTTP status)."""
     paths: list[str] = []
+    endpoint = types.SimpleNamespace(answer=200, paths=paths)
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
             paths.append(self.path)
-            self.send_response(200)
+            self.send_response(endpoint.answer)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -99,10 +101,10 @@ def pings():
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    path = "/ping/%s" % uuid.uuid4()
+    endpoint.path = "/ping/%s" % uuid.uuid4()
+    endpoint.url = "http://127.0.0.1:%d%s" % (server.server_address[1], endpoint.path)
     try:
-        yield types.SimpleNamespace(url="http://127.0.0.1:%d%s" % (server.server_address[1], path),
-                                    path=path, paths=paths)
+        yield endpoint
     finally:
         server.shutdown()
         server.server_close()

@@ -183,11 +183,13 @@ def seed_older_backups(azurite, container: str) -> dict:
 
 
 def assert_failure_reported(result, config_path: str, pings, problem: str) -> None:
-    """Exit 1, the status file says failed and names `problem`, the ping went to /fail."""
+    """Exit 1, the status file says failed and names `problem`, the ping went to /fail (once)
+    and the status file says it went through."""
     assert result.returncode == 1, result.stderr
     report = status(config_path)
-    assert report["result"] == "failed" and problem in report["message"], report
+    assert report["result"] == report["backup_result"] == "failed" and problem in report["message"], report
     assert pings.paths == [pings.path + "/fail"]
+    assert report["ping"] == {"to": "http://127.0.0.1", "signal": "fail", "result": "ok", "http_status": 200}
 
 
 def assert_nothing_stored_and_older_intact(azurite, container: str, before: dict) -> None:
@@ -212,6 +214,8 @@ def test_a_backup_is_the_whole_cluster_compressed_verified_and_reported(config, 
     assert report["sha256"] == hashlib.sha256(data).hexdigest()
     assert 0 < report["duration_s"] <= elapsed
     assert pings.paths == [pings.path]
+    assert report["ping"] == {"to": "http://127.0.0.1", "signal": "success", "result": "ok", "http_status": 200}
+    assert report["backup_result"] == "ok"
     dump = unzstd(data)
     assert "CREATE ROLE postgres" in dump and "COPY public.assets" in dump
     assert "upload/%d.jpg" % ROWS in dump
@@ -255,6 +259,75 @@ def test_an_endpoint_that_is_down_fails_fast_reports_it_and_keeps_older_backups(
     assert time.monotonic() - started < 20
     assert_failure_reported(result, path, pings, "upload of backup/immich-db-")
     assert "Connection refused" in status(path)["message"]
+    assert_nothing_stored_and_older_intact(azurite, blob_container, before)
+
+
+def assert_stored_but_not_reported(result, config_path: str, pings, azurite, container: str, why: str) -> dict:
+    """Exit 4, the status file says failed and why, the dump is in Azure all the same and the
+    message names it; the ping URL shows as its scheme and host only."""
+    assert result.returncode == 4, result.stderr
+    report = status(config_path)
+    assert report["result"] == "failed" and report["backup_result"] == "ok", report
+    [(name, size)] = blobs(azurite, container).items()
+    assert name == report["object"] and size == report["bytes"] > 0
+    assert report["sha256"] == hashlib.sha256(download(azurite, container, name)).hexdigest()
+    assert "the backup itself (%s) is stored, but %s" % (name, why) in report["message"], report["message"]
+    assert "(check backup_ping_url)" in report["message"]
+    assert report["message"] in result.stderr
+    secret = pings.path.rsplit("/", 1)[1]
+    assert secret not in result.stderr + json.dumps(report)
+    return report
+
+
+def test_a_ping_answered_with_an_http_error_fails_the_run_though_the_dump_is_stored(
+        config, azurite, blob_container, pings):
+    pings.answer = 500
+    path = config(ping_url=pings.url)
+    report = assert_stored_but_not_reported(run_job(path), path, pings, azurite, blob_container,
+                                            "the ping to http://127.0.0.1 failed: HTTPError: HTTP Error 500")
+    assert pings.paths == [pings.path]
+    assert report["ping"] == {"to": "http://127.0.0.1", "signal": "success", "result": "failed",
+                              "error": "HTTPError: HTTP Error 500: Internal Server Error"}
+
+
+@pytest.mark.parametrize("malformed", ["127.0.0.1:{port}/ping/{secret}", "http://127.0.0.1:{port}/ping/{secret} ",
+                                       "htp://127.0.0.1:{port}/ping/{secret}"])
+def test_a_malformed_ping_url_fails_the_run_though_the_dump_is_stored(
+        config, azurite, blob_container, pings, malformed):
+    port = pings.url.split(":")[2].split("/")[0]
+    path = config(ping_url=malformed.format(port=port, secret=pings.path.rsplit("/", 1)[1]))
+    report = assert_stored_but_not_reported(
+        run_job(path), path, pings, azurite, blob_container,
+        "the ping to the ping URL (not shown) failed: not an http:// or https:// URL with a host and no spaces")
+    assert pings.paths == []
+    assert report["ping"]["result"] == "failed"
+
+
+def test_an_unwritable_status_file_is_logged_and_fails_the_run_though_the_dump_is_stored(
+        config, azurite, blob_container, pings, tmp_path):
+    (tmp_path / "state").write_text("a file where the status folder should be")
+    status_file = tmp_path / "state" / "status.json"
+    result = run_job(config(ping_url=pings.url, status_file=str(status_file)))
+    assert result.returncode == 4, result.stderr
+    [name] = blobs(azurite, blob_container)
+    assert "the backup itself (%s) is stored, but the status file %s cannot be written: " \
+        % (name, status_file) in result.stderr
+    assert pings.paths == [pings.path]  # the ping went out before
+
+
+def test_a_failed_backup_whose_fail_ping_fails_too_says_both(config, azurite, blob_container, pings):
+    before = seed_older_backups(azurite, blob_container)
+    pings.answer = 503
+    down = azurite.connection_string.replace(azurite.endpoint, DOWN_ENDPOINT)
+    path = config(connection_string=down, ping_url=pings.url)
+    result = run_job(path)
+    assert result.returncode == 1, result.stderr
+    report = status(path)
+    assert report["result"] == report["backup_result"] == "failed"
+    assert report["message"].startswith("upload of backup/immich-db-")
+    assert "; and the /fail ping to http://127.0.0.1 failed: HTTPError: HTTP Error 503" in report["message"]
+    assert "is stored" not in report["message"]
+    assert pings.paths == [pings.path + "/fail"]
     assert_nothing_stored_and_older_intact(azurite, blob_container, before)
 
 

@@ -153,6 +153,7 @@ def test_a_first_copy_uploads_every_file_and_reports_it(config, ssd, azurite, bl
     assert report["copied_bytes"] == sizes + 5 * 1024 * 1024 + 3
     assert {"started", "finished", "duration_s", "message"} <= set(report)
     assert pings.paths == [pings.path]
+    assert report["ping"] == {"to": "http://127.0.0.1", "signal": "success", "result": "ok", "http_status": 200}
     assert stat.S_IMODE(os.stat(json.loads(open(config()).read())["status_file"]).st_mode) == 0o600
 
 
@@ -257,6 +258,42 @@ def test_an_azure_that_is_down_fails_and_is_reported(config, tmp_path, azurite, 
     assert report["result"] == "failed" and "connection refused" in report["message"], report
     assert "cannot count the copy in Azure" in report["message"]
     assert pings.paths == [pings.path + "/fail"]
+
+
+@pytest.mark.parametrize("answer, malformed, why", [
+    (500, "", "the ping to http://127.0.0.1 failed: HTTPError: HTTP Error 500: Internal Server Error"),
+    (200, "127.0.0.1:{port}/ping/{secret}",
+     "the ping to the ping URL (not shown) failed: not an http:// or https:// URL with a host and no spaces"),
+])
+def test_a_ping_that_fails_fails_the_run_though_the_thumbnails_are_copied(
+        config, ssd, azurite, blob_container, pings, answer, malformed, why):
+    pings.answer = answer
+    secret = pings.path.rsplit("/", 1)[1]
+    url = malformed.format(port=pings.url.split(":")[2].split("/")[0], secret=secret) if malformed else pings.url
+    result = run_job(config(ping_url=url))
+    assert result.returncode == 4, result.stderr
+    report = status(config())
+    assert report["result"] == "failed" and report["backup_result"] == "ok", report
+    assert contents(in_azure(azurite, blob_container)) == local(ssd / "immich" / "thumbs")
+    assert report["message"].startswith("thumbs: %d files" % THUMBNAILS)
+    assert ("; the copy itself (azurite:{0}/backup/thumbs/, azurite:{0}/backup/encoded-video/) is stored, but {1} "
+            "(check backup_media_ping_url)".format(blob_container, why)) in report["message"], report["message"]
+    assert report["ping"]["result"] == "failed"
+    assert pings.paths == ([] if malformed else [pings.path])
+    assert secret not in result.stderr + json.dumps(report)
+
+
+def test_a_refused_copy_whose_fail_ping_fails_too_says_both(config, ssd, azurite, blob_container, pings):
+    subprocess.run(["umount", str(ssd)], check=True)
+    pings.answer = 404
+    result = run_job(config())
+    assert result.returncode == 1, result.stderr
+    report = status(config())
+    assert report["result"] == report["backup_result"] == "refused"
+    assert report["message"].endswith("; and the /fail ping to http://127.0.0.1 failed: HTTPError: HTTP Error 404: "
+                                      "Not Found (check backup_media_ping_url)")
+    assert pings.paths == [pings.path + "/fail"]
+    assert in_azure(azurite, blob_container) == {}
 
 
 def test_a_second_run_while_one_holds_the_lock_exits_cleanly(config, azurite, blob_container):
