@@ -432,6 +432,24 @@ def short_time(text: t.Any) -> str:
         return str(text)
 
 
+def failed_ping(status: dict[str, t.Any]) -> dict[str, t.Any] | None:
+    """The status file's ping when it failed; None when it went through, or there was none (and
+    in a status file from before the jobs recorded their ping)."""
+    ping = status.get("ping")
+    return ping if isinstance(ping, dict) and ping.get("result") == "failed" else None
+
+
+def ping_fix(setting: str, stored: str | None, fix: str) -> str:
+    """The fix of a run whose ping failed: `stored` says what the run put in Azure all the same
+    (None: the run failed on its own too, and `fix` is for that first)."""
+    url = ("check %s (the ping URL of your healthchecks-style check, http:// or https://, such as "
+           "https://hc-ping.com/<uuid>) and that its service answers from the Pi; after changing it run "
+           "playbooks/site.yml" % setting)
+    if stored is None:
+        return "%s; the ping to /fail failed too: %s" % (fix, url)
+    return "%s, but the ping failed: %s, then %s" % (stored, url, fix)
+
+
 def check_backup_job(result: t.Any, blobs: t.Any, opts: dict[str, t.Any]) -> dict[str, t.Any]:
     name = "backup_job"
     fix = backup_commands(opts)
@@ -451,19 +469,34 @@ def check_backup_job(result: t.Any, blobs: t.Any, opts: dict[str, t.Any]) -> dic
     detail = "last run %s: %s" % (last, status.get("result") or "unknown")
     if message:
         detail += ", %s" % message
+    # The dump's own result: a run whose ping failed stored it all the same (backup_result).
+    work = status.get("backup_result", status.get("result"))
+    ping = failed_ping(status) is not None
     listed = None
     if isinstance(blobs, dict) and not not_gathered(blobs) and not blobs.get("error_kind") and "blobs" in blobs \
             and not blobs.get("truncated"):
         listed = {blob.get("name") for blob in blobs["blobs"]}
-    if status.get("result") in ("ok", "suspicious") and listed is not None and status.get("object") \
-            and status["object"] not in listed:
-        return check(name, WARN, detail + "; but %s is not in Azure any more" % status["object"],
-                     "find out who deleted it (the job never prunes its newest backup); " + fix)
+    stored = work in ("ok", "suspicious")
+    missing = stored and listed is not None and status.get("object") and status["object"] not in listed
+    deleted = "find out who deleted it (the job never prunes its newest backup)"
+    if missing:
+        detail += "; but %s is not in Azure any more" % status["object"]
+    suspicious = ("a dump much smaller than the one before: check the database (is the library still there?); "
+                  "the job pruned nothing. ")
+    if ping:
+        # FAIL, not WARN, though the dump is stored: the job exited non-zero and says failed, and
+        # the ping is how a failed backup is heard of between runs of this playbook; until it
+        # goes through, the next failed backup goes unnoticed. Whether the dump is in Azure is
+        # backup_newest's to say.
+        what = ("the backup was stored (%s)" % deleted if missing else "the backup is stored (see backup_newest)")
+        return check(name, FAIL, detail, (suspicious if work == "suspicious" else "")
+                     + ping_fix("backup_ping_url", what if stored else None, fix))
+    if missing:
+        return check(name, WARN, detail, "%s; %s" % (deleted, fix))
     if status.get("result") == "ok":
         return check(name, OK, detail)
     if status.get("result") == "suspicious":
-        return check(name, WARN, detail, "a dump much smaller than the one before: check the database "
-                     "(is the library still there?); the job pruned nothing. " + fix)
+        return check(name, WARN, detail, suspicious + fix)
     return check(name, FAIL, detail, fix)
 
 
@@ -496,9 +529,13 @@ def check_media_copy(result: t.Any, now: datetime.datetime, opts: dict[str, t.An
     if status.get("message"):
         detail += ", %s" % status["message"]
     if status.get("result") == "refused":
-        return check(name, FAIL, detail, "nothing in Azure was deleted; if the SSD really lost those files (it was "
-                     "replaced, or Immich regenerated them), run once on the Pi: sudo /usr/bin/python3 "
-                     "/opt/immich-backup/immich_media_backup.py --accept-loss; otherwise check the SSD. " + fix)
+        fix = ("nothing in Azure was deleted; if the SSD really lost those files (it was replaced, or Immich "
+               "regenerated them), run once on the Pi: sudo /usr/bin/python3 /opt/immich-backup/immich_media_backup.py "
+               "--accept-loss; otherwise check the SSD. " + fix)
+    if failed_ping(status) is not None:
+        # FAIL, for backup_job's reason (a failed ping there).
+        stored = "the thumbnails are copied" if status.get("backup_result") == "ok" else None
+        return check(name, FAIL, detail, ping_fix("backup_media_ping_url", stored, fix))
     if status.get("result") != "ok":
         return check(name, FAIL, detail, fix)
     if hours > opts["backup_fail_hours"]:

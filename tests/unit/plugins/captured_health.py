@@ -1106,3 +1106,51 @@ BROKEN = {
         }
     },
 }
+
+
+# --- Hand-made, not captured -------------------------------------------------------------------
+# Written by hand (2026-12-05) in the shape the jobs write since they record their ping, as the
+# integration tests (tests/integration/test_immich_db_backup.py, test_immich_media_backup.py)
+# see it: STATUS_HEALTHY's run had its ping answered HTTP 500 (the dump is stored, the run
+# failed, exit 4), and a thumbnail copy run an hour earlier whose ping URL is not a URL.
+
+HANDMADE_STATUS_PING_FAILED = {
+    "started": "2026-11-22T03:19:24.712226+00:00",
+    "object": "backup/immich-db-20261122T031924Z-v3.2.2.sql.zst",
+    "bytes": 1587,
+    "pruned": [],
+    "sha256": "4edc093c9ee4509889ec76ba41a749fac0eece8493d8bdd92a0db1463db8d719",
+    "result": "failed",
+    "message": "stored backup/immich-db-20261122T031924Z-v3.2.2.sql.zst (1587 bytes), pruned 0; the backup itself "
+               "(backup/immich-db-20261122T031924Z-v3.2.2.sql.zst) is stored, but the ping to https://hc-ping.com "
+               "failed: HTTPError: HTTP Error 500: Internal Server Error (check backup_ping_url)",
+    "backup_result": "ok",
+    "ping": {"to": "https://hc-ping.com", "signal": "success", "result": "failed",
+             "error": "HTTPError: HTTP Error 500: Internal Server Error"},
+    "duration_s": 1.5,
+    "finished": "2026-11-22T03:19:26.198509+00:00",
+}
+
+HANDMADE_MEDIA_STATUS_PING_MALFORMED = {
+    "started": "2026-11-22T02:19:26.300000+00:00",
+    "accept_loss": False,
+    "folders": {
+        "thumbs": {"path": "/mnt/ssd/immich/thumbs", "destination": "azurephotos:immich-pi-demo/backup/thumbs/",
+                   "local_files": 12, "local_bytes": 180224, "remote_files": 12, "remote_bytes": 180224,
+                   "copied_files": 0, "copied_bytes": 0, "deleted_files": 0, "errors": 0, "duration_s": 0.4},
+    },
+    "result": "failed",
+    "message": "thumbs: 0 files (0 bytes) copied, 0 deleted; the copy itself "
+               "(azurephotos:immich-pi-demo/backup/thumbs/) is stored, but the ping to the ping URL (not shown) "
+               "failed: not an http:// or https:// URL with a host and no spaces (check backup_media_ping_url)",
+    "backup_result": "ok",
+    "ping": {"to": "the ping URL (not shown)", "signal": "success", "result": "failed",
+             "error": "not an http:// or https:// URL with a host and no spaces"},
+    "files": 12,
+    "bytes": 180224,
+    "copied_files": 0,
+    "copied_bytes": 0,
+    "deleted_files": 0,
+    "duration_s": 1.1,
+    "finished": "2026-11-22T02:19:27.400000+00:00",
+}

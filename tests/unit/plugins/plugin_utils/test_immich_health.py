@@ -270,6 +270,52 @@ def test_backup_job_status(result, status):
     assert by_name(run(healthy(backup_status=result)))["backup_job"]["status"] == status
 
 
+def test_a_run_whose_ping_failed_fails_naming_backup_ping_url_and_that_the_dump_is_stored():
+    found = by_name(run(healthy(backup_status=slurped(json.dumps(captured.HANDMADE_STATUS_PING_FAILED)))))
+    job = found["backup_job"]
+    assert job["status"] == "FAIL"
+    assert job["detail"].startswith("last run 2026-11-22 03:19 UTC: failed, stored %s" % BACKUP)
+    assert "the ping to https://hc-ping.com failed: HTTPError: HTTP Error 500" in job["detail"]
+    assert job["fix"].startswith("the backup is stored (see backup_newest), but the ping failed: check backup_ping_url "
+                                 "(the ping URL of your healthchecks-style check, http:// or https://")
+    assert job["fix"].endswith("run playbooks/site.yml, then ansible-playbook playbooks/backup.yml -i inventory.ini "
+                               "(it shows the job's message); on the Pi: sudo journalctl -t immich-db-backup --since -2d")
+    # The dump itself is in Azure: backup_newest stays OK.
+    assert found["backup_newest"]["status"] == "OK"
+
+
+def ping_failed(**changes):
+    return slurped(json.dumps(dict(captured.HANDMADE_STATUS_PING_FAILED, **changes)))
+
+
+@pytest.mark.parametrize("status, words", [
+    # A suspicious dump (exit 2) whose /fail ping failed: both fixes.
+    (ping_failed(backup_result="suspicious"), ["a dump much smaller than the one before", "the backup is stored",
+                                               "check backup_ping_url"]),
+    # A failed dump whose /fail ping failed too: the backup's fix first.
+    (ping_failed(backup_result="failed", message="nothing stored: pg_dumpall exited 1; and the /fail ping to "
+                 "https://hc-ping.com failed: HTTPError: HTTP Error 500: Internal Server Error (check backup_ping_url)"),
+     ["ansible-playbook playbooks/backup.yml", "; the ping to /fail failed too: check backup_ping_url"]),
+    # Stored, ping failed, and the object gone since.
+    (ping_failed(object="backup/immich-db-20261121T031924Z-v3.2.2.sql.zst"),
+     ["the backup was stored (find out who deleted it", "check backup_ping_url"]),
+])
+def test_a_failed_ping_fails_the_job_whatever_the_dump_did(status, words):
+    job = by_name(run(healthy(backup_status=status)))["backup_job"]
+    assert job["status"] == "FAIL"
+    for word in words:
+        assert word in job["fix"], job["fix"]
+
+
+@pytest.mark.parametrize("ping", [
+    None,                                                                     # no ping URL
+    {"to": "https://hc-ping.com", "signal": "success", "result": "ok", "http_status": 200},
+])
+def test_a_ping_that_went_through_or_none_changes_nothing(ping):
+    status = dict(captured.STATUS_HEALTHY, backup_result="ok", ping=ping)
+    assert by_name(run(healthy(backup_status=slurped(json.dumps(status)))))["backup_job"]["status"] == "OK"
+
+
 # --- the thumbnail copy's status file --------------------------------------------------------------
 
 
@@ -300,6 +346,28 @@ def test_a_refused_media_copy_fails_and_says_how_to_go_on():
     assert found["media_copy"]["status"] == "FAIL"
     assert "holds 3 files" in found["media_copy"]["detail"]
     assert "--accept-loss" in found["media_copy"]["fix"] and "nothing in Azure was deleted" in found["media_copy"]["fix"]
+
+
+def test_a_media_copy_whose_ping_failed_fails_naming_backup_media_ping_url():
+    found = by_name(run(healthy(media_status=slurped(json.dumps(captured.HANDMADE_MEDIA_STATUS_PING_MALFORMED)))))
+    media = found["media_copy"]
+    assert media["status"] == "FAIL"
+    assert "the ping to the ping URL (not shown) failed: not an http:// or https:// URL" in media["detail"]
+    assert media["fix"].startswith("the thumbnails are copied, but the ping failed: check backup_media_ping_url (")
+    assert "sudo journalctl -t immich-media-backup" in media["fix"]
+    assert "backup_ping_url" not in media["fix"].replace("backup_media_ping_url", "")
+
+
+def test_a_refused_media_copy_whose_fail_ping_failed_keeps_the_refusals_fix():
+    status = dict(captured.HANDMADE_MEDIA_STATUS_PING_MALFORMED, result="refused", backup_result="refused",
+                  message="/mnt/ssd is not a mount point: the SSD is not mounted; nothing in Azure was touched; and "
+                          "the /fail ping to https://hc-ping.com failed: HTTPError: HTTP Error 404: Not Found")
+    media = by_name(run(healthy(media_status=slurped(json.dumps(status)))))["media_copy"]
+    assert media["status"] == "FAIL"
+    assert media["fix"].startswith("nothing in Azure was deleted;") and "--accept-loss" in media["fix"]
+    assert media["fix"].endswith("the ping to /fail failed too: check backup_media_ping_url (the ping URL of your "
+                                 "healthchecks-style check, http:// or https://, such as https://hc-ping.com/<uuid>) "
+                                 "and that its service answers from the Pi; after changing it run playbooks/site.yml")
 
 
 def test_the_media_copy_is_not_checked_when_it_is_off():
