@@ -139,6 +139,14 @@ VARIANTS = {
     "writes-sync-chunk2M": (WRITES, ["--async-read=false", "--vfs-read-chunk-size", "2M", "--buffer-size", "2M"]),
     # For the tree walk: the whole tree listed at mount time with ListR (a flat listing).
     "role-refresh": ({}, ["--fast-list", "--vfs-refresh"]),
+    "full-gomemlimit160": (FULL, []),
+    "full-gogc50": (FULL, []),
+}
+# Variants that change the Go runtime's memory use rather than rclone's flags: environment variables
+# for the rclone process (Go's soft memory limit and garbage collector target).
+VARIANT_ENV = {
+    "full-gomemlimit160": {"GOMEMLIMIT": "160MiB"},
+    "full-gogc50": {"GOGC": "50"},
 }
 DEFAULT_VARIANTS = "role,writes,full-chunk2M,full-ra64M,full-smallcache,full-smallcache-poll1m"
 SMALL_CACHE = ("full-smallcache", "full-smallcache-poll1m", "full-smallcache-poll5s")
@@ -764,9 +772,11 @@ class Bench:
         overrides = dict(overrides)
         if variant in SMALL_CACHE:
             overrides["rclone_mount_vfs_cache_max_size"] = f"{max(1, self.small_cache_bytes // MiB)}M"
-        return rclone_bench.role_mount_argv(overrides, rclone=self.rclone, config=self.proxied_config,
-                                            container=container, mount_point=mount_point,
-                                            cache_dir=cache_dir) + list(extra)
+        env = [f"{name}={value}" for name, value in VARIANT_ENV.get(variant, {}).items()]
+        # env(1) execs rclone in its own process, so the mount's pid (and its peak RSS) is rclone's.
+        return (["env"] + env if env else []) + rclone_bench.role_mount_argv(
+            overrides, rclone=self.rclone, config=self.proxied_config, container=container,
+            mount_point=mount_point, cache_dir=cache_dir) + list(extra)
 
     def mount(self, variant: str, container: str, label: str):
         self.serial += 1
@@ -1229,7 +1239,7 @@ def report(summary: dict) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n", maxsplit=1)[0],
-        epilog="Variants: " + "; ".join(f"{name}: {overrides or ''} {' '.join(extra)}".strip()
+        epilog="Variants: " + "; ".join(f"{name}: {overrides or ''} {' '.join(extra)} {VARIANT_ENV.get(name, '')}".strip()
                                         for name, (overrides, extra) in VARIANTS.items()),
     )
     parser.add_argument("--variants", default=DEFAULT_VARIANTS, help=f"comma list (default {DEFAULT_VARIANTS})")
