@@ -139,6 +139,7 @@ VARIANTS = {
     "writes-sync-chunk2M": (WRITES, ["--async-read=false", "--vfs-read-chunk-size", "2M", "--buffer-size", "2M"]),
     # For the tree walk: the whole tree listed at mount time with ListR (a flat listing).
     "role-refresh": ({}, ["--fast-list", "--vfs-refresh"]),
+    # rclone's memory after a large walk: the Go runtime settings of VARIANT_ENV, below.
     "full-gomemlimit160": (FULL, []),
     "full-gogc50": (FULL, []),
 }
